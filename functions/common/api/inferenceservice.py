@@ -1,0 +1,114 @@
+"""InferenceService: a Hugging Face model served by vLLM, Triton or TensorRT-LLM."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from functions.common.api.base import NamedRef, Rule, SecretKeyRef, SpecModel
+from functions.common.gpus import ALL_MIG_PROFILE_NAMES, GPU_TYPES
+from functions.common.quantity import Quantity
+
+Backend = Literal["vllm", "triton", "tensorrt-llm"]
+Sharing = Literal["exclusive", "mig", "mps", "timeslice"]
+CacheStrategy = Literal["prefix", "local", "distributed", "hybrid"]
+MetricType = Literal["gpu-utilization", "queue-depth", "latency"]
+
+# Hugging Face repository ids: "org/name" (or a bare legacy name), no "..", no leading "-".
+HF_REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
+
+
+class Model(SpecModel):
+    name: Annotated[str, Field(pattern=HF_REPO_PATTERN, max_length=200)]
+    """Hugging Face repository id, e.g. meta-llama/Llama-2-70b."""
+    source: Literal["huggingface"] = "huggingface"
+    """Where the weights come from."""
+    revision: Annotated[str | None, Field(max_length=100)] = None
+    """Git revision (branch, tag or commit) of the model repository."""
+    tokenSecretRef: SecretKeyRef | None = None
+    """Secret holding a Hugging Face token, for gated models. Never put the token in the spec."""
+
+
+class GPU(SpecModel):
+    type: Literal[GPU_TYPES] = "nvidia-a100"  # type: ignore[valid-type]
+    """GPU family (nvidia-a100) or exact model (nvidia-a100-80gb) to place replicas on."""
+    count: Annotated[int, Field(ge=1, le=16)] = 1
+    """GPUs (or GPU slices, for mig/mps/timeslice) per replica."""
+    sharing: Sharing = "exclusive"
+    """How the replica gets its GPUs: whole devices, a MIG instance, an MPS or time-sliced share."""
+    migProfile: Literal[ALL_MIG_PROFILE_NAMES] | None = None  # type: ignore[valid-type]
+    """MIG profile (e.g. 3g.40gb) when sharing is mig."""
+    poolRef: NamedRef | None = None
+    """GPUPool to schedule onto; by default a pool whose sharing matches is chosen."""
+
+    rules = (
+        Rule(
+            "self.sharing != 'mig' || has(self.migProfile)",
+            "migProfile is required when sharing is mig",
+            lambda s: s.sharing != "mig" or s.migProfile is not None,
+        ),
+        Rule(
+            "!has(self.migProfile) || self.sharing == 'mig'",
+            "migProfile is only allowed when sharing is mig",
+            lambda s: s.migProfile is None or s.sharing == "mig",
+        ),
+    )
+
+
+class Cache(SpecModel):
+    enabled: bool = True
+    """Reuse KV cache across requests that share a prefix."""
+    strategy: CacheStrategy = "prefix"
+    """prefix: GPU prefix cache only; local: plus node-local NVMe; distributed: plus Redis;
+    hybrid: all tiers of the referenced TokenCache."""
+    prefixCacheSize: Quantity | None = None
+    """GPU memory reserved for the KV/prefix cache per GPU, e.g. 8Gi."""
+    tokenCacheRef: NamedRef | None = None
+    """TokenCache in the same namespace that provides the local and distributed tiers."""
+
+
+class AutoscalingMetric(SpecModel):
+    type: MetricType
+    """gpu-utilization (percent), queue-depth (waiting requests per replica) or latency
+    (p90 time to first token, milliseconds)."""
+    target: Annotated[int, Field(ge=1, le=1_000_000)]
+    """Target value per replica, in the metric's unit."""
+
+
+class Autoscaling(SpecModel):
+    enabled: bool = True
+    """Scale replicas between minReplicas and maxReplicas on the metrics below."""
+    minReplicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    """Fewest replicas; 0 allows scale to zero."""
+    maxReplicas: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Most replicas."""
+    metrics: Annotated[list[AutoscalingMetric], Field(min_length=1, max_length=8)] = Field(
+        default_factory=lambda: [AutoscalingMetric(type="queue-depth", target=5)]
+    )
+    """Signals to scale on; the largest desired replica count wins."""
+
+    rules = (
+        Rule(
+            "self.minReplicas <= self.maxReplicas",
+            "minReplicas must be less than or equal to maxReplicas",
+            lambda s: s.minReplicas <= s.maxReplicas,
+        ),
+    )
+
+
+class InferenceServiceSpec(SpecModel):
+    model: Model
+    """The model to serve."""
+    backend: Backend = "vllm"
+    """Serving engine: vllm, triton or tensorrt-llm."""
+    image: Annotated[str | None, Field(max_length=255)] = None
+    """Override the backend's pinned container image (repository:tag)."""
+    replicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    """Replicas when autoscaling is off; the initial count otherwise."""
+    gpu: GPU = Field(default_factory=GPU)
+    """GPU placement of each replica."""
+    cache: Cache = Field(default_factory=Cache)
+    """KV/prefix cache."""
+    autoscaling: Autoscaling | None = None
+    """Autoscaling on GPU utilization, queue depth or latency."""

@@ -1,0 +1,79 @@
+"""TokenCache: tiered token/KV cache (GPU prefix, local NVMe, distributed Redis)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from functions.common.api.base import Rule, SpecModel
+from functions.common.quantity import Duration, Quantity
+
+TierType = Literal["prefix", "local", "redis"]
+EvictionPolicy = Literal["lru", "lfu", "ttl", "random", "noeviction"]
+Compression = Literal["none", "zstd", "lz4", "cachegen"]
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class Tier(SpecModel):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
+    """Tier name, used in the names of its resources."""
+    type: TierType
+    """prefix: GPU prefix cache; local: node-local NVMe; redis: distributed Redis."""
+    size: Quantity
+    """Capacity of the tier (per replica for prefix and local, total for redis)."""
+    ttl: Duration | None = None
+    """How long entries should live; see the README for which tiers can enforce it."""
+    replicas: Annotated[int, Field(ge=1, le=16)] = 1
+    """Redis pods (redis tier only)."""
+    storageClassName: Annotated[str | None, Field(max_length=253)] = None
+    """Storage class for the local tier's volume."""
+    compression: Compression = "none"
+    """Compression of stored KV blocks, where the engine supports it."""
+
+    rules = (
+        Rule(
+            "self.type == 'redis' || self.replicas == 1",
+            "replicas is only meaningful for the redis tier",
+            lambda s: s.type == "redis" or s.replicas == 1,
+        ),
+    )
+
+
+class Warmup(SpecModel):
+    enabled: bool = False
+    """Send the common prefixes to bound InferenceServices before traffic arrives."""
+    commonPrefixes: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=32768)]], Field(max_length=64)
+    ] = Field(default_factory=list)
+    """Prompt prefixes (system prompts, few-shot headers) to pre-fill."""
+
+    rules = (
+        Rule(
+            "!self.enabled || (has(self.commonPrefixes) && size(self.commonPrefixes) > 0)",
+            "commonPrefixes must not be empty when warmup is enabled",
+            lambda s: not s.enabled or len(s.commonPrefixes) > 0,
+        ),
+    )
+
+
+class TokenCacheSpec(SpecModel):
+    tiers: Annotated[list[Tier], Field(min_length=1, max_length=3)]
+    """Cache tiers, at most one of each type."""
+    evictionPolicy: EvictionPolicy = "lru"
+    """What is evicted when a tier is full."""
+    warmup: Warmup = Field(default_factory=Warmup)
+    """Prefix-cache warmup."""
+
+    rules = (
+        Rule(
+            "self.tiers.all(t, self.tiers.exists_one(u, u.type == t.type))",
+            "at most one tier of each type (prefix, local, redis)",
+            lambda s: len({t.type for t in s.tiers}) == len(s.tiers),
+        ),
+        Rule(
+            "self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))",
+            "tier names must be unique",
+            lambda s: len({t.name for t in s.tiers}) == len(s.tiers),
+        ),
+    )

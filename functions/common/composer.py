@@ -1,0 +1,162 @@
+"""Thin RunFunction glue shared by the three functions.
+
+Each function supplies a pure `compose(request) -> Composed`; this module validates the spec,
+turns invalid input into one fatal result naming the fields and allowed values, writes the
+desired resources (never a partial set), marks readiness from observed state, and reports
+warnings both as results and in the composite's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+import grpc
+from crossplane.function import logging, request, resource, response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from pydantic import ValidationError
+
+from functions.common.api.base import SpecModel
+from functions.common.kinds import Kind
+from functions.common.meta import Owner
+from functions.common.readiness import is_ready
+
+S = TypeVar("S", bound=SpecModel)
+
+# Fields Crossplane itself adds to a composite's spec (v1 top level, v2 under spec.crossplane).
+CROSSPLANE_SPEC_FIELDS = frozenset(
+    {
+        "crossplane",
+        "claimRef",
+        "compositionRef",
+        "compositionRevisionRef",
+        "compositionRevisionSelector",
+        "compositionSelector",
+        "compositionUpdatePolicy",
+        "resourceRefs",
+        "writeConnectionSecretToRef",
+        "publishConnectionDetailsTo",
+        "environmentConfigRefs",
+    }
+)
+
+
+class ComposeError(Exception):
+    """The spec is valid on its own but cannot be composed (e.g. no pool can host it)."""
+
+
+@dataclass(frozen=True)
+class Request(Generic[S]):
+    owner: Owner
+    spec: S
+    observed: Mapping[str, dict[str, Any]]
+    required: Mapping[str, list[dict[str, Any]]]
+
+
+@dataclass
+class Composed:
+    resources: dict[str, dict[str, Any]]
+    status: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    conditions: list[resource.Condition] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Resources the function asks Crossplane to fetch (delivered as required resources)."""
+
+    name: str
+    api_version: str
+    kind: str
+    match_labels: Mapping[str, str] | None = None
+    match_name: str | None = None
+    namespace: str | None = None
+
+
+def format_validation_error(err: ValidationError, prefix: str = "spec") -> str:
+    """One line per problem: `spec.gpu.sharing: Input should be 'exclusive', 'mig', ...`."""
+    lines = []
+    for problem in err.errors(include_url=False):
+        path = ".".join([prefix, *(str(p) for p in problem["loc"])])
+        msg = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {msg}")
+    return "invalid spec: " + "; ".join(lines)
+
+
+def spec_of(composite: dict[str, Any]) -> dict[str, Any]:
+    spec = composite.get("spec") or {}
+    return {k: v for k, v in spec.items() if k not in CROSSPLANE_SPEC_FIELDS}
+
+
+class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
+    """A composition function for one kind, built from a pure compose callable."""
+
+    def __init__(self, kind: Kind, compose: Callable[[Request[S]], Composed]) -> None:
+        self.kind = kind
+        self.compose = compose
+        self.log = logging.get_logger()
+
+    async def RunFunction(  # noqa: N802 - gRPC method name
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None
+    ) -> fnv1.RunFunctionResponse:
+        return self.run(req)
+
+    def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        rsp = response.to(req, ttl=timedelta(minutes=1))
+        composite = resource.struct_to_dict(req.observed.composite.resource)
+        owner = Owner.from_composite(self.kind, composite)
+        log = self.log.bind(kind=self.kind.kind, name=owner.name, namespace=owner.namespace)
+        try:
+            spec = self.kind.spec.model_validate(spec_of(composite))
+        except ValidationError as err:
+            log.info("rejected invalid spec", error=str(err))
+            response.fatal(rsp, format_validation_error(err))
+            return rsp
+        observed = {
+            name: resource.struct_to_dict(r.resource)
+            for name, r in sorted(req.observed.resources.items())
+        }
+        required = {
+            name: request.get_required_resources(req, name)
+            for name in sorted({*req.required_resources, *req.extra_resources})
+        }
+        try:
+            out = self.compose(Request(owner, spec, observed, required))  # type: ignore[arg-type]
+        except ComposeError as err:
+            log.info("cannot compose", error=str(err))
+            response.fatal(rsp, str(err))
+            return rsp
+
+        for name in sorted(out.resources):
+            desired = rsp.desired.resources[name]
+            resource.update(desired, out.resources[name])
+            if is_ready(observed.get(name)):
+                desired.ready = fnv1.READY_TRUE
+        for want in out.requirements:
+            response.require_resources(
+                rsp,
+                want.name,
+                want.api_version,
+                want.kind,
+                match_name=want.match_name,
+                match_labels=dict(want.match_labels) if want.match_labels else None,
+                namespace=want.namespace,
+            )
+        status = {**out.status, "warnings": sorted(set(out.warnings))}
+        resource.update_status(rsp.desired.composite, status)
+        for message in sorted(set(out.warnings)):
+            rsp.results.append(
+                fnv1.Result(
+                    severity=fnv1.SEVERITY_WARNING,
+                    message=message,
+                    target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
+                )
+            )
+        if out.conditions and request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
+            response.set_conditions(rsp, *out.conditions)
+        log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
+        return rsp

@@ -1,0 +1,155 @@
+"""GPU catalog: product names, memory and MIG geometry of the GPUs we schedule onto.
+
+Sources: NVIDIA MIG user guide ("Supported MIG Profiles", `nvidia-smi mig -lgipp` placements),
+GPU feature discovery's `nvidia.com/gpu.product` values, mig-parted device-filter ids.
+Geometry marked `inferred=True` is derived from memory-slice ratios, not from an NVML dump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+
+@dataclass(frozen=True)
+class MigClass:
+    """A GPU-instance shape, independent of the memory size in its profile name."""
+
+    key: str  # "1g", "1g+me", "1g.2x", "2g", "2g+me", "3g", "4g", "7g"
+    compute_slices: int
+    memory_slices: int
+    starts: tuple[int, ...]  # legal first memory slice
+    max_per_gpu: int
+
+
+# 7 compute x 8 memory slices: A100, H100, H200, GH200, B200, GB200.
+_SEVEN_SLOT = (
+    MigClass("1g", 1, 1, (0, 1, 2, 3, 4, 5, 6), 7),
+    MigClass("1g+me", 1, 1, (0, 1, 2, 3, 4, 5, 6), 1),
+    MigClass("1g.2x", 1, 2, (0, 2, 4, 6), 4),
+    MigClass("2g", 2, 2, (0, 2, 4), 3),
+    MigClass("3g", 3, 4, (0, 4), 2),
+    MigClass("4g", 4, 4, (0,), 1),
+    MigClass("7g", 7, 8, (0,), 1),
+)
+# 4 compute x 4 memory slices: A30.
+_FOUR_SLOT = (
+    MigClass("1g", 1, 1, (0, 1, 2, 3), 4),
+    MigClass("1g+me", 1, 1, (0, 1, 2, 3), 1),
+    MigClass("2g", 2, 2, (0, 2), 2),
+    MigClass("2g+me", 2, 2, (0, 2), 1),
+    MigClass("4g", 4, 4, (0,), 1),
+)
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    name: str  # as nvidia-smi / mig-parted spell it, e.g. "3g.40gb"
+    shape: MigClass
+
+    @property
+    def resource_name(self) -> str:
+        """Extended resource the device plugin advertises under the mixed strategy."""
+        return "nvidia.com/mig-" + self.name.replace("+", ".")
+
+
+@dataclass(frozen=True)
+class GPUModel:
+    key: str
+    family: str  # the `gpu.type` users write, e.g. "nvidia-a100"
+    memory_gib: int
+    products: tuple[str, ...]  # `nvidia.com/gpu.product` values from GPU feature discovery
+    device_ids: tuple[str, ...] = ()  # mig-parted device-filter ids (PCI device id + 10DE)
+    memory_slices: int = 0
+    compute_slices: int = 0
+    profiles: tuple[MigProfile, ...] = field(default=())
+    inferred: bool = False
+
+    @property
+    def mig_capable(self) -> bool:
+        return bool(self.profiles)
+
+    def profile(self, name: str) -> MigProfile | None:
+        return next((p for p in self.profiles if p.name == name), None)
+
+
+def _seven_slot(sizes: tuple[int, int, int, int, int, int]) -> tuple[MigProfile, ...]:
+    one, one2x, two, three, four, seven = sizes
+    by_key = {c.key: c for c in _SEVEN_SLOT}
+    return (
+        MigProfile(f"1g.{one}gb", by_key["1g"]),
+        MigProfile(f"1g.{one}gb+me", by_key["1g+me"]),
+        MigProfile(f"1g.{one2x}gb", by_key["1g.2x"]),
+        MigProfile(f"2g.{two}gb", by_key["2g"]),
+        MigProfile(f"3g.{three}gb", by_key["3g"]),
+        MigProfile(f"4g.{four}gb", by_key["4g"]),
+        MigProfile(f"7g.{seven}gb", by_key["7g"]),
+    )
+
+
+def _mig7(**kw: object) -> dict[str, object]:
+    return {"memory_slices": 8, "compute_slices": 7, **kw}
+
+
+def _ids(*pci: str) -> tuple[str, ...]:
+    return tuple(f"0x{p}10DE" for p in pci)
+
+
+CATALOG: tuple[GPUModel, ...] = (
+    GPUModel("a100-40gb", "nvidia-a100", 40,
+             ("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
+             _ids("20B0", "20B1", "20F1", "20F6"),
+             profiles=_seven_slot((5, 10, 10, 20, 20, 40)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("a100-80gb", "nvidia-a100", 80,
+             ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
+             _ids("20B2", "20B5", "20F3", "20F5"),
+             profiles=_seven_slot((10, 20, 20, 40, 40, 80)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("h100-80gb", "nvidia-h100", 80,
+             ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
+             _ids("2330", "2331", "2322", "2324"),
+             profiles=_seven_slot((10, 20, 20, 40, 40, 80)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("h100-94gb", "nvidia-h100", 94, ("NVIDIA-H100-NVL",), _ids("2321", "233A"),
+             profiles=_seven_slot((12, 24, 24, 47, 47, 94)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("h200-141gb", "nvidia-h200", 141, ("NVIDIA-H200", "NVIDIA-H200-NVL"),
+             _ids("2335", "233B"),
+             profiles=_seven_slot((18, 35, 35, 71, 71, 141)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("gh200-96gb", "nvidia-gh200", 96, ("NVIDIA-GH200-480GB",), _ids("2342"),
+             profiles=_seven_slot((12, 24, 24, 48, 48, 96)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("gh200-144gb", "nvidia-gh200", 144, ("NVIDIA-GH200-144G-HBM3e",), _ids("2348"),
+             profiles=_seven_slot((18, 36, 36, 72, 72, 144)), **_mig7()),  # type: ignore[arg-type]
+    GPUModel("b200-180gb", "nvidia-b200", 180, ("NVIDIA-B200",), _ids("2901"),
+             profiles=_seven_slot((23, 45, 45, 90, 90, 180)), inferred=True,
+             **_mig7()),  # type: ignore[arg-type]
+    GPUModel("gb200-186gb", "nvidia-gb200", 186, ("NVIDIA-GB200",), _ids("2941"),
+             profiles=_seven_slot((23, 47, 47, 93, 93, 186)), inferred=True,
+             **_mig7()),  # type: ignore[arg-type]
+    GPUModel("a30-24gb", "nvidia-a30", 24, ("NVIDIA-A30",), _ids("20B7"),
+             memory_slices=4, compute_slices=4,
+             profiles=tuple(MigProfile(n, c) for n, c in zip(
+                 ("1g.6gb", "1g.6gb+me", "2g.12gb", "2g.12gb+me", "4g.24gb"), _FOUR_SLOT,
+                 strict=True))),
+    GPUModel("l40s-48gb", "nvidia-l40s", 48, ("NVIDIA-L40S",)),
+    GPUModel("l4-24gb", "nvidia-l4", 24, ("NVIDIA-L4",)),
+    GPUModel("a10g-24gb", "nvidia-a10g", 24, ("NVIDIA-A10G",)),
+    GPUModel("t4-16gb", "nvidia-t4", 16, ("Tesla-T4",)),
+)
+
+GPU_TYPES: tuple[str, ...] = tuple(
+    sorted({m.family for m in CATALOG} | {f"nvidia-{m.key}" for m in CATALOG})
+)
+"""Values `spec.gpu.type` accepts: a family (`nvidia-a100`) or an exact model (`nvidia-a100-80gb`)."""
+
+ALL_MIG_PROFILE_NAMES: tuple[str, ...] = tuple(
+    sorted({p.name for m in CATALOG for p in m.profiles})
+)
+
+
+@cache
+def models_for_type(gpu_type: str) -> tuple[GPUModel, ...]:
+    """Catalog models a `gpu.type` value stands for (a family matches all its memory sizes)."""
+    return tuple(m for m in CATALOG if gpu_type in (m.family, f"nvidia-{m.key}"))
+
+
+def models_with_profiles(names: tuple[str, ...]) -> tuple[GPUModel, ...]:
+    """MIG-capable models on which every profile name exists."""
+    return tuple(m for m in CATALOG if m.profiles and all(m.profile(n) for n in names))

@@ -1,0 +1,88 @@
+"""Kubernetes quantities and Go-style durations as pydantic field types.
+
+Quantities are parsed by the Kubernetes Python client (`kubernetes.utils.parse_quantity`),
+so `8Gi`, `500M` and `1.5` mean exactly what they mean to the API server.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from kubernetes.utils import parse_quantity
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+
+# The API server's own quantity grammar (resource.Quantity), used as the schema pattern.
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$"
+)
+
+# Go time.ParseDuration units, as Kubernetes `metav1.Duration` fields accept them.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_SECONDS = {
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+
+
+def to_bytes(quantity: str | int) -> int:
+    """Whole bytes of a quantity (`8Gi` -> 8589934592); fractions round up."""
+    value = parse_quantity(quantity)
+    return int(value.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def to_decimal(quantity: str | int | float) -> Decimal:
+    return Decimal(parse_quantity(quantity))
+
+
+def duration_seconds(duration: str) -> Decimal:
+    """Seconds in a Go duration string (`1h30m` -> 5400)."""
+    if not re.fullmatch(DURATION_PATTERN, duration):
+        raise ValueError(f"invalid duration {duration!r}: use Go units such as 30s, 15m, 1h, 168h")
+    return sum(
+        (Decimal(n) * _DURATION_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration)),
+        Decimal(0),
+    )
+
+
+def _check_quantity(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4")
+    try:
+        parse_quantity(value)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 8Gi, 500M, 4)") from err
+    return str(value) if isinstance(value, str) else value
+
+
+def _check_duration(value: str) -> str:
+    duration_seconds(value)
+    return value
+
+
+Quantity = Annotated[
+    str | int,
+    BeforeValidator(_check_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY_PATTERN,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+"""A Kubernetes resource quantity (`16Gi`, `500M`, `4`)."""
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 64}),
+]
+"""A Go duration (`30s`, `1h`, `168h`)."""

@@ -1,0 +1,79 @@
+"""NVIDIA device-plugin configuration (`version: v1`) and mig-parted configuration."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from functions.common.api.gpupool import GPUPoolSpec
+from functions.common.gpus import GPUModel
+
+GPU = "nvidia.com/gpu"
+MPS_MAX_REPLICAS = 48  # device plugin limit for compute capability >= 7.5
+MPS_ROOT = "/run/nvidia/mps"
+
+
+def replicas(spec: GPUPoolSpec) -> tuple[int, list[str]]:
+    """Whole replicas per device from the oversubscription ratio (the plugin needs >= 2)."""
+    if not spec.oversubscription.enabled:
+        return 2, []
+    ratio = Decimal(spec.oversubscription.ratio)
+    n = max(2, int(ratio.to_integral_value(rounding=ROUND_HALF_UP)))
+    warnings = []
+    if Decimal(n) != ratio:
+        warnings.append(
+            f"oversubscription.ratio {spec.oversubscription.ratio}: the device plugin shares "
+            f"each device a whole number of times (at least 2), so it advertises {n} replicas "
+            f"per device (effective ratio {n})"
+        )
+    if spec.sharing.mode == "mps" and n > MPS_MAX_REPLICAS:
+        raise ValueError(
+            f"spec.oversubscription.ratio: MPS allows at most {MPS_MAX_REPLICAS} clients per GPU; "
+            f"{spec.oversubscription.ratio} asks for {n}"
+        )
+    return n, warnings
+
+
+def device_plugin_config(spec: GPUPoolSpec, mig_resources: list[str], n: int) -> dict[str, Any]:
+    mode = spec.sharing.mode
+    flags: dict[str, Any] = {"migStrategy": "mixed" if mode == "mig" else "none"}
+    config: dict[str, Any] = {"version": "v1", "flags": flags}
+    shared = {
+        # Shared devices get their own resource name (`<name>.shared`) so a pod asking for a
+        # dedicated GPU or MIG instance is never handed a slice of one.
+        "renameByDefault": True,
+        # Two replicas of one device are not two devices; refuse such requests up front.
+        "failRequestsGreaterThanOne": True,
+    }
+    if mode == "timeslice":
+        config["sharing"] = {"timeSlicing": {**shared, "resources": [{"name": GPU, "replicas": n}]}}
+    elif mode == "mps":
+        flags["mpsRoot"] = MPS_ROOT
+        config["sharing"] = {"mps": {**shared, "resources": [{"name": GPU, "replicas": n}]}}
+    elif mode == "mig" and spec.oversubscription.enabled:
+        # MPS is not supported on MIG devices; time-slicing is.
+        config["sharing"] = {
+            "timeSlicing": {
+                **shared,
+                "resources": [{"name": r, "replicas": n} for r in sorted(mig_resources)],
+            }
+        }
+    return config
+
+
+def mig_parted_config(
+    config_name: str, layouts: dict[GPUModel, list[dict[str, int]]]
+) -> dict[str, Any]:
+    """One mig-parted entry per GPU index, filtered to the GPU model it was planned for."""
+    entries: list[dict[str, Any]] = []
+    for model, gpus in sorted(layouts.items(), key=lambda kv: kv[0].key):
+        for index, devices in enumerate(gpus):
+            entries.append(
+                {
+                    "device-filter": list(model.device_ids),
+                    "devices": [index],
+                    "mig-enabled": True,
+                    "mig-devices": devices,
+                }
+            )
+    return {"version": "v1", "mig-configs": {config_name: entries}}

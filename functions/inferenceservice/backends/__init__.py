@@ -1,0 +1,35 @@
+"""Serving backends behind one small interface: each turns a spec into a container plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.common.api.inferenceservice import InferenceServiceSpec
+from functions.common.meta import Owner
+from functions.inferenceservice.placement import Placement
+
+
+@dataclass(frozen=True)
+class BackendInput:
+    owner: Owner
+    spec: InferenceServiceSpec
+    placement: Placement
+
+
+@dataclass
+class BackendPlan:
+    """What a backend contributes to the pod and beside it."""
+
+    container: dict[str, Any]  # main container: name, image, command/args, env, ports, probes
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. ConfigMaps
+    service_ports: list[dict[str, Any]] = field(default_factory=list)
+    api_path: str = "/v1"  # base path clients call (OpenAI /v1, KServe /v2)
+    metrics_path: str = "/metrics"
+    metrics_port: str = "http"
+    warnings: list[str] = field(default_factory=list)
+
+
+Backend = Callable[[BackendInput], BackendPlan]

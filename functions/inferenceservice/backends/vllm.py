@@ -1,0 +1,60 @@
+"""vLLM's OpenAI-compatible server (`vllm serve`)."""
+
+from __future__ import annotations
+
+from functions.common.probes import serving_probes
+from functions.common.quantity import to_bytes
+from functions.inferenceservice import pod
+from functions.inferenceservice.backends import BackendInput, BackendPlan
+
+IMAGE = "vllm/vllm-openai:v0.33.0"
+PORT = 8000
+# The image ships a `vllm` user (UID 2000, GID 0) for non-root runs.
+RUN_AS_USER = 2000
+
+
+def args(inp: BackendInput) -> list[str]:
+    spec = inp.spec
+    out = [
+        spec.model.name,
+        "--host=0.0.0.0",
+        f"--port={PORT}",
+        f"--served-model-name={spec.model.name}",
+        f"--tensor-parallel-size={inp.placement.usable_gpus}",
+    ]
+    if spec.model.revision:
+        out.append(f"--revision={spec.model.revision}")
+    if spec.cache.enabled:
+        out.append("--enable-prefix-caching")
+        if spec.cache.prefixCacheSize is not None:
+            # KV-cache bytes per GPU; overrides --gpu-memory-utilization's share.
+            out.append(f"--kv-cache-memory-bytes={to_bytes(spec.cache.prefixCacheSize)}")
+    else:
+        out.append("--no-enable-prefix-caching")
+    return out
+
+
+def plan(inp: BackendInput) -> BackendPlan:
+    tp = inp.placement.usable_gpus
+    container = {
+        "name": "vllm",
+        "image": inp.spec.image or IMAGE,
+        "command": ["vllm", "serve"],
+        "args": args(inp),
+        "env": [
+            *pod.hf_env(inp.spec),
+            {"name": "VLLM_CACHE_ROOT", "value": "/tmp/vllm"},
+            # A fixed hash seed keeps prefix-block hashes stable across restarts, which
+            # external KV caches (LMCache) key on.
+            {"name": "PYTHONHASHSEED", "value": "0"},
+        ],
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        **serving_probes("/health", "/health", "http"),
+        "volumeMounts": pod.SCRATCH_MOUNTS,
+        "securityContext": pod.container_security(RUN_AS_USER),
+    }
+    return BackendPlan(
+        container=container,
+        volumes=pod.volumes(pod.shm_size(tp)),
+        service_ports=[{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+    )

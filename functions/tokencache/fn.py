@@ -1,0 +1,49 @@
+"""TokenCache composition: the Redis tier and the budgets engines read from status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.common.api.tokencache import TokenCacheSpec
+from functions.common.composer import Composed, CompositionFunction, Request
+from functions.common.kinds import TOKEN_CACHE
+from functions.common.quantity import to_bytes
+from functions.tokencache import redis
+
+
+def compose(req: Request[TokenCacheSpec]) -> Composed:
+    spec, owner = req.spec, req.owner
+    tiers = {t.type: t for t in spec.tiers}
+    resources: dict[str, dict[str, Any]] = {}
+    status: dict[str, Any] = {}
+    warnings: list[str] = []
+    if "prefix" in tiers:
+        status["prefixCacheBytes"] = to_bytes(tiers["prefix"].size)
+    if "redis" in tiers:
+        resources.update(redis.resources(owner, tiers["redis"], spec.evictionPolicy))
+        n = redis.names(owner)
+        status["redisURL"] = f"redis://{n['svc']}.{owner.namespace}.svc.cluster.local:{redis.PORT}"
+        status["redisSecret"] = n["secret"]
+        warnings.append(
+            f"Redis authenticates with the password in Secret {n['secret']} (key: password), "
+            "which you create; the Redis pods wait for it"
+        )
+    if "local" in tiers:
+        warnings.append(
+            f"tier {tiers['local'].name}: the local NVMe tier is not rendered yet"
+        )
+    for tier in spec.tiers:
+        if tier.ttl is not None:
+            warnings.append(
+                f"tier {tier.name}: ttl {tier.ttl} is not enforced yet (Redis has no default "
+                "key TTL, LMCache sets none, vLLM's prefix cache is LRU without TTL)"
+            )
+        if tier.compression != "none":
+            warnings.append(f"tier {tier.name}: compression {tier.compression} is not rendered yet")
+    if spec.warmup.enabled:
+        warnings.append("warmup is not rendered yet: no warmup Job is created")
+    return Composed(resources=resources, status=status, warnings=warnings)
+
+
+def runner() -> CompositionFunction[TokenCacheSpec]:
+    return CompositionFunction(TOKEN_CACHE, compose)

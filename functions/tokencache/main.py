@@ -1,0 +1,13 @@
+"""Entry point: serve the TokenCache composition function."""
+
+import click
+from crossplane.function import cli as sdkcli
+
+from functions.tokencache.fn import runner
+
+
+@click.command()
+@sdkcli.standard_options
+def cli(**kwargs: object) -> None:
+    """Serve the TokenCache composition function over gRPC."""
+    sdkcli.run(runner(), **kwargs)  # type: ignore[arg-type]

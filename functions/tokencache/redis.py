@@ -1,0 +1,166 @@
+"""The distributed tier: Redis as a bounded, non-persistent cache.
+
+One primary and `replicas - 1` read replicas in a StatefulSet; the client Service targets the
+primary only (LMCache's `redis://` client writes, so it must reach the node that accepts
+writes). The password comes from a Secret and reaches Redis through a file, never argv.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.common.api.tokencache import EvictionPolicy, Tier
+from functions.common.meta import Owner
+from functions.common.quantity import to_bytes
+
+IMAGE = "redis:8.2-alpine"
+PORT = 6379
+RUN_AS_USER = 999  # the `redis` user of the official image
+COMPONENT = "redis"
+
+# Redis has no TTL-only LRU; `ttl` evicts keys with the nearest expiry among those that have one.
+MAXMEMORY_POLICY: dict[str, str] = {
+    "lru": "allkeys-lru",
+    "lfu": "allkeys-lfu",
+    "ttl": "volatile-ttl",
+    "random": "allkeys-random",
+    "noeviction": "noeviction",
+}
+
+
+def names(owner: Owner) -> dict[str, str]:
+    base = f"{owner.name}-redis"
+    return {"sts": base, "svc": base, "headless": f"{base}-headless", "config": f"{base}-config",
+            "secret": f"{base}-auth", "pdb": base}
+
+
+def redis_conf(tier: Tier, policy: EvictionPolicy) -> str:
+    lines = [
+        f"port {PORT}",
+        "bind * -::*",
+        "protected-mode no",  # auth is enforced by requirepass from the mounted Secret
+        f"maxmemory {to_bytes(tier.size)}",
+        f"maxmemory-policy {MAXMEMORY_POLICY[policy]}",
+        # A cache: nothing to persist, no fork for RDB snapshots on a 500Gi heap.
+        'save ""',
+        "appendonly no",
+        "dir /data",
+        "include /run/redis/auth.conf",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# Writes the auth include from the Secret-backed env, then joins the primary when not pod 0.
+START = """set -eu
+umask 077
+printf 'requirepass %s\\nmasterauth %s\\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD" > /run/redis/auth.conf
+if [ "${HOSTNAME##*-}" != "0" ]; then
+  printf 'replicaof %s %s\\n' "$PRIMARY_HOST" "$PORT" >> /run/redis/auth.conf
+fi
+exec redis-server /etc/redis/redis.conf
+"""
+
+
+def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dict[str, Any]]:
+    n = names(owner)
+    selector = owner.selector(COMPONENT)
+    memory = to_bytes(tier.size)
+    # Headroom over maxmemory for replication buffers and fragmentation.
+    limit = memory + memory // 4
+    primary = f"{n['sts']}-0.{n['headless']}.{owner.namespace}.svc.cluster.local"
+    container = {
+        "name": "redis",
+        "image": IMAGE,
+        "command": ["/bin/sh", "-c", START],
+        "env": [
+            {
+                "name": "REDIS_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": n["secret"], "key": "password"}},
+            },
+            {"name": "PRIMARY_HOST", "value": primary},
+            {"name": "PORT", "value": str(PORT)},
+        ],
+        "ports": [{"name": "redis", "containerPort": PORT, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 15},
+        "resources": {
+            "requests": {"cpu": "1", "memory": str(limit)},
+            "limits": {"memory": str(limit)},
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
+            {"name": "run", "mountPath": "/run/redis"},
+            {"name": "data", "mountPath": "/data"},
+        ],
+    }
+    out: dict[str, dict[str, Any]] = {
+        "redis-config": {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": owner.metadata(n["config"], COMPONENT),
+            "data": {"redis.conf": redis_conf(tier, policy)},
+        },
+        "redis": {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": owner.metadata(n["sts"], COMPONENT),
+            "spec": {
+                "replicas": tier.replicas,
+                "serviceName": n["headless"],
+                "podManagementPolicy": "OrderedReady",
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": owner.labels(COMPONENT)},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                        "securityContext": {"fsGroup": RUN_AS_USER},
+                        "containers": [container],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": n["config"]}},
+                            {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                            {"name": "data", "emptyDir": {}},
+                        ],
+                    },
+                },
+            },
+        },
+        "redis-headless": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": owner.metadata(n["headless"], COMPONENT),
+            "spec": {
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": selector,
+                "ports": [{"name": "redis", "port": PORT, "targetPort": "redis"}],
+            },
+        },
+        "redis-service": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": owner.metadata(n["svc"], COMPONENT),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {**selector, "statefulset.kubernetes.io/pod-name": f"{n['sts']}-0"},
+                "ports": [{"name": "redis", "port": PORT, "targetPort": "redis"}],
+            },
+        },
+    }
+    if tier.replicas > 1:
+        out["redis-pdb"] = {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": owner.metadata(n["pdb"], COMPONENT),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+        }
+    return out
