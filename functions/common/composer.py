@@ -81,7 +81,7 @@ def format_validation_error(err: ValidationError, prefix: str = "spec") -> str:
     """One line per problem: `spec.gpu.sharing: Input should be 'exclusive', 'mig', ...`."""
     lines = []
     for problem in err.errors(include_url=False):
-        path = ".".join([prefix, *(str(p) for p in problem["loc"])])
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"])
         msg = problem["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {msg}")
     return "invalid spec: " + "; ".join(lines)

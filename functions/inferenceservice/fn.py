@@ -98,7 +98,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
     port = plan.service_ports[0]["port"]
     status = {
         "endpoint": f"http://{owner.name}.{owner.namespace}.svc.cluster.local:{port}{plan.api_path}",
-        "servedModel": spec.model.name,
+        "servedModel": plan.served_model or spec.model.name,
         "backend": spec.backend,
         "gpuResource": placement.resource,
         "gpusPerReplica": placement.devices,

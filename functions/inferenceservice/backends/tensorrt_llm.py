@@ -1,0 +1,133 @@
+"""TensorRT-LLM's OpenAI-compatible server (`trtllm-serve`) on its PyTorch backend.
+
+The PyTorch backend loads a Hugging Face id directly, with no engine build step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import yaml
+
+from functions.common.probes import serving_probes
+from functions.inferenceservice import pod
+from functions.inferenceservice.backends import BackendInput, BackendPlan
+
+# NGC release images are tagged with the bare package version (PyPI tensorrt-llm 1.2.1).
+IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.2.1"
+PORT = 8000
+COMPONENT = "inference-server"  # same component as the Deployment beside it (fn.COMPONENT)
+VOLUME = "engine-config"
+CONFIG_DIR = "/etc/trtllm"
+CONFIG_KEY = "config.yaml"
+CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
+# trtllm-serve's default share of the GPU memory left after weights that goes to KV cache.
+FREE_GPU_MEMORY_FRACTION = 0.9
+# The release image sets no USER (docker/Dockerfile.multi), so it would run as root, which the
+# pod's runAsNonRoot forbids. Nothing needs root: NVIDIA device nodes are world-accessible, the
+# installed files are world-readable, and every write goes to $HOME=/tmp, /tmp, /dev/shm or the
+# model cache. UID 1000 matches the first user of the Ubuntu base images.
+RUN_AS_USER = 1000
+
+
+def engine_config(inp: BackendInput) -> dict[str, Any]:
+    """LLM API options file: fields of LlmArgs, which rejects unknown keys."""
+    spec = inp.spec
+    config: dict[str, Any] = {
+        # The PyTorch backend collects iteration stats (KV-cache use, queue) only when asked;
+        # without them /metrics is empty and the Prometheus KV gauges never update.
+        "enable_iter_perf_stats": True,
+        # Mounts /prometheus/metrics at all; without it only the JSON /metrics exists.
+        "return_perf_metrics": True,
+        "kv_cache_config": {
+            "enable_block_reuse": spec.cache.enabled,
+            "free_gpu_memory_fraction": FREE_GPU_MEMORY_FRACTION,
+        },
+    }
+    if spec.model.revision:
+        config["revision"] = spec.model.revision
+    return config
+
+
+def config_map(inp: BackendInput) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": inp.owner.metadata(f"{inp.owner.name}-trtllm-config", COMPONENT),
+        "data": {CONFIG_KEY: yaml.safe_dump(engine_config(inp), sort_keys=True)},
+    }
+
+
+def content_hash(data: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def args(inp: BackendInput) -> list[str]:
+    return [
+        inp.spec.model.name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--backend",
+        "pytorch",
+        "--tp_size",
+        str(inp.placement.usable_gpus),
+        # Newer releases also accept --config (an alias added by NVIDIA/TensorRT-LLM#9104);
+        # this long name is the option's own name, so 1.2.1 takes it either way.
+        "--extra_llm_api_options",
+        CONFIG_PATH,
+    ]
+
+
+def warnings(inp: BackendInput) -> list[str]:
+    cache = inp.spec.cache
+    out = []
+    if cache.enabled and cache.prefixCacheSize is not None:
+        out.append(
+            f"cache.prefixCacheSize {cache.prefixCacheSize} is not applied by backend "
+            "tensorrt-llm: trtllm-serve sizes the KV cache as a fraction of free GPU memory "
+            f"(kv_cache_config.free_gpu_memory_fraction, {FREE_GPU_MEMORY_FRACTION}) or in "
+            "tokens (max_tokens), and bytes cannot be turned into tokens without the model's "
+            "layer geometry"
+        )
+    return out
+
+
+def plan(inp: BackendInput) -> BackendPlan:
+    tp = inp.placement.usable_gpus
+    cm = config_map(inp)
+    container = {
+        "name": "trtllm",
+        "image": inp.spec.image or IMAGE,
+        "command": ["trtllm-serve"],
+        "args": args(inp),
+        "env": [
+            *pod.hf_env(inp.spec),
+            # The options file is read once at start; a changed ConfigMap must change the pod
+            # template so the Deployment rolls out new pods.
+            {"name": "ENGINE_CONFIG_SHA256", "value": content_hash(cm["data"])},
+        ],
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        **serving_probes("/health", "/health", "http"),
+        "volumeMounts": [
+            *pod.SCRATCH_MOUNTS,
+            {"name": VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
+        ],
+        "securityContext": pod.container_security(RUN_AS_USER),
+    }
+    return BackendPlan(
+        container=container,
+        volumes=[
+            *pod.volumes(pod.shm_size(tp)),
+            {"name": VOLUME, "configMap": {"name": cm["metadata"]["name"]}},
+        ],
+        resources={"engine-config": cm},
+        service_ports=[{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+        api_path="/v1",
+        # /metrics is JSON iteration stats; the Prometheus text format is served here.
+        metrics_path="/prometheus/metrics",
+        warnings=warnings(inp),
+    )

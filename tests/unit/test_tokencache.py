@@ -1,0 +1,105 @@
+"""TokenCache function: the Redis tier and honest reports on what is not enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fnharness import example, run, with_spec
+
+SAMPLE = example("shared-cache.yaml")
+
+
+def redis_conf(doc: dict[str, Any]) -> dict[str, str]:
+    text = run(doc).resources["redis-config"]["data"]["redis.conf"]
+    return {k: v for k, _, v in (line.partition(" ") for line in text.splitlines())}
+
+
+def test_sample_renders_redis_statefulset_services_config_and_pdb() -> None:
+    res = run(SAMPLE)
+    assert res.fatal == []
+    assert set(res.resources) == {
+        "redis", "redis-config", "redis-headless", "redis-service", "redis-pdb",
+    }
+    sts = res.resources["redis"]
+    assert sts["kind"] == "StatefulSet"
+    assert sts["spec"]["replicas"] == 3
+    assert sts["metadata"]["namespace"] == "default"
+    assert res.status["redisURL"] == "redis://shared-cache-redis.default.svc.cluster.local:6379"
+    assert res.status["prefixCacheBytes"] == 16 * 2**30
+
+
+def test_client_service_reaches_the_primary_only() -> None:
+    svc = run(SAMPLE).resources["redis-service"]
+    assert svc["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "shared-cache-redis-0"
+
+
+@pytest.mark.parametrize(
+    ("policy", "redis_policy"),
+    [("lru", "allkeys-lru"), ("lfu", "allkeys-lfu"), ("ttl", "volatile-ttl"),
+     ("random", "allkeys-random"), ("noeviction", "noeviction")],
+)
+def test_eviction_policy_maps_to_maxmemory_policy(policy: str, redis_policy: str) -> None:
+    conf = redis_conf(with_spec(SAMPLE, evictionPolicy=policy))
+    assert conf["maxmemory-policy"] == redis_policy
+
+
+def test_maxmemory_is_the_tier_size_and_persistence_is_off() -> None:
+    conf = redis_conf(SAMPLE)
+    assert conf["maxmemory"] == str(500 * 2**30)
+    assert conf["save"] == '""'
+    assert conf["appendonly"] == "no"
+
+
+def test_password_comes_from_a_secret_never_from_args_or_config() -> None:
+    res = run(SAMPLE)
+    c = res.resources["redis"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["REDIS_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "shared-cache-redis-auth", "key": "password"}
+    }
+    assert "requirepass" not in res.resources["redis-config"]["data"]["redis.conf"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_unenforced_ttls_and_unrendered_tiers_are_reported() -> None:
+    warnings = run(SAMPLE).warnings
+    for tier, ttl in (("gpu-prefix", "1h"), ("local-nvme", "24h"), ("distributed", "168h")):
+        assert any(w.startswith(f"tier {tier}: ttl {ttl} is not enforced") for w in warnings)
+    assert any("local NVMe tier is not rendered yet" in w for w in warnings)
+    assert any(w.startswith("warmup is not rendered yet") for w in warnings)
+
+
+def test_single_replica_has_no_disruption_budget() -> None:
+    res = run(example("session-cache-lfu.yaml"))
+    assert "redis-pdb" not in res.resources
+    assert res.resources["redis"]["metadata"]["namespace"] == "team-a"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param({"tiers": [{"name": "a", "type": "redis", "size": "1Gi"},
+                                {"name": "b", "type": "redis", "size": "1Gi"}]},
+                     "at most one tier of each type", id="duplicate-type"),
+        pytest.param({"tiers": [{"name": "a", "type": "local", "size": "1Gi", "replicas": 2}]},
+                     "replicas is only meaningful for the redis tier", id="replicas-on-local"),
+        pytest.param({"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "ttl": "1d"}]},
+                     "invalid duration '1d'", id="days-are-not-go-durations"),
+        pytest.param({"evictionPolicy": "mru"},
+                     "spec.evictionPolicy: Input should be 'lru', 'lfu', 'ttl', 'random' or "
+                     "'noeviction'", id="unknown-policy"),
+        pytest.param({"warmup": {"enabled": True}},
+                     "commonPrefixes must not be empty when warmup is enabled", id="empty-warmup"),
+    ],
+)
+def test_invalid_caches_fail_with_the_field(changes: dict[str, Any], message: str) -> None:
+    res = run(with_spec(SAMPLE, **changes))
+    assert len(res.fatal) == 1
+    assert message in res.fatal[0]
+    assert res.resources == {}
+
+
+def test_same_request_same_bytes() -> None:
+    assert run(SAMPLE).wire() == run(SAMPLE).wire()
