@@ -100,7 +100,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         self.compose = compose
         self.log = logging.get_logger()
 
-    async def RunFunction(  # noqa: N802 - gRPC method name
+    async def RunFunction(
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None
     ) -> fnv1.RunFunctionResponse:
         return self.run(req)

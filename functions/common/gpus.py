@@ -87,57 +87,77 @@ def _seven_slot(sizes: tuple[int, int, int, int, int, int]) -> tuple[MigProfile,
     )
 
 
-def _mig7(**kw: object) -> dict[str, object]:
-    return {"memory_slices": 8, "compute_slices": 7, **kw}
-
-
 def _ids(*pci: str) -> tuple[str, ...]:
     return tuple(f"0x{p}10DE" for p in pci)
 
 
+def _seven_slot_gpu(
+    key: str,
+    family: str,
+    memory_gib: int,
+    products: tuple[str, ...],
+    pci_ids: tuple[str, ...],
+    sizes: tuple[int, int, int, int, int, int],
+    *,
+    inferred: bool = False,
+) -> GPUModel:
+    return GPUModel(
+        key,
+        family,
+        memory_gib,
+        products,
+        _ids(*pci_ids),
+        memory_slices=8,
+        compute_slices=7,
+        profiles=_seven_slot(sizes),
+        inferred=inferred,
+    )
+
+
+def _whole_gpu(key: str, family: str, memory_gib: int, product: str) -> GPUModel:
+    return GPUModel(key, family, memory_gib, (product,))
+
+
+# Sizes (GB) in the profile names of 1g, 1g with two memory slices, 2g, 3g, 4g and 7g.
+# fmt: off
 CATALOG: tuple[GPUModel, ...] = (
-    GPUModel("a100-40gb", "nvidia-a100", 40,
-             ("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
-             _ids("20B0", "20B1", "20F1", "20F6"),
-             profiles=_seven_slot((5, 10, 10, 20, 20, 40)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("a100-80gb", "nvidia-a100", 80,
-             ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
-             _ids("20B2", "20B5", "20F3", "20F5"),
-             profiles=_seven_slot((10, 20, 20, 40, 40, 80)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("h100-80gb", "nvidia-h100", 80,
-             ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
-             _ids("2330", "2331", "2322", "2324"),
-             profiles=_seven_slot((10, 20, 20, 40, 40, 80)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("h100-94gb", "nvidia-h100", 94, ("NVIDIA-H100-NVL",), _ids("2321", "233A"),
-             profiles=_seven_slot((12, 24, 24, 47, 47, 94)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("h200-141gb", "nvidia-h200", 141, ("NVIDIA-H200", "NVIDIA-H200-NVL"),
-             _ids("2335", "233B"),
-             profiles=_seven_slot((18, 35, 35, 71, 71, 141)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("gh200-96gb", "nvidia-gh200", 96, ("NVIDIA-GH200-480GB",), _ids("2342"),
-             profiles=_seven_slot((12, 24, 24, 48, 48, 96)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("gh200-144gb", "nvidia-gh200", 144, ("NVIDIA-GH200-144G-HBM3e",), _ids("2348"),
-             profiles=_seven_slot((18, 36, 36, 72, 72, 144)), **_mig7()),  # type: ignore[arg-type]
-    GPUModel("b200-180gb", "nvidia-b200", 180, ("NVIDIA-B200",), _ids("2901"),
-             profiles=_seven_slot((23, 45, 45, 90, 90, 180)), inferred=True,
-             **_mig7()),  # type: ignore[arg-type]
-    GPUModel("gb200-186gb", "nvidia-gb200", 186, ("NVIDIA-GB200",), _ids("2941"),
-             profiles=_seven_slot((23, 47, 47, 93, 93, 186)), inferred=True,
-             **_mig7()),  # type: ignore[arg-type]
+    _seven_slot_gpu("a100-40gb", "nvidia-a100", 40,
+                    ("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
+                    ("20B0", "20B1", "20F1", "20F6"), (5, 10, 10, 20, 20, 40)),
+    _seven_slot_gpu("a100-80gb", "nvidia-a100", 80,
+                    ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
+                    ("20B2", "20B5", "20F3", "20F5"), (10, 20, 20, 40, 40, 80)),
+    _seven_slot_gpu("h100-80gb", "nvidia-h100", 80,
+                    ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
+                    ("2330", "2331", "2322", "2324"), (10, 20, 20, 40, 40, 80)),
+    _seven_slot_gpu("h100-94gb", "nvidia-h100", 94, ("NVIDIA-H100-NVL",),
+                    ("2321", "233A"), (12, 24, 24, 47, 47, 94)),
+    _seven_slot_gpu("h200-141gb", "nvidia-h200", 141, ("NVIDIA-H200", "NVIDIA-H200-NVL"),
+                    ("2335", "233B"), (18, 35, 35, 71, 71, 141)),
+    _seven_slot_gpu("gh200-96gb", "nvidia-gh200", 96, ("NVIDIA-GH200-480GB",),
+                    ("2342",), (12, 24, 24, 48, 48, 96)),
+    _seven_slot_gpu("gh200-144gb", "nvidia-gh200", 144, ("NVIDIA-GH200-144G-HBM3e",),
+                    ("2348",), (18, 36, 36, 72, 72, 144)),
+    _seven_slot_gpu("b200-180gb", "nvidia-b200", 180, ("NVIDIA-B200",),
+                    ("2901",), (23, 45, 45, 90, 90, 180), inferred=True),
+    _seven_slot_gpu("gb200-186gb", "nvidia-gb200", 186, ("NVIDIA-GB200",),
+                    ("2941",), (23, 47, 47, 93, 93, 186), inferred=True),
     GPUModel("a30-24gb", "nvidia-a30", 24, ("NVIDIA-A30",), _ids("20B7"),
              memory_slices=4, compute_slices=4,
              profiles=tuple(MigProfile(n, c) for n, c in zip(
                  ("1g.6gb", "1g.6gb+me", "2g.12gb", "2g.12gb+me", "4g.24gb"), _FOUR_SLOT,
                  strict=True))),
-    GPUModel("l40s-48gb", "nvidia-l40s", 48, ("NVIDIA-L40S",)),
-    GPUModel("l4-24gb", "nvidia-l4", 24, ("NVIDIA-L4",)),
-    GPUModel("a10g-24gb", "nvidia-a10g", 24, ("NVIDIA-A10G",)),
-    GPUModel("t4-16gb", "nvidia-t4", 16, ("Tesla-T4",)),
+    _whole_gpu("l40s-48gb", "nvidia-l40s", 48, "NVIDIA-L40S"),
+    _whole_gpu("l4-24gb", "nvidia-l4", 24, "NVIDIA-L4"),
+    _whole_gpu("a10g-24gb", "nvidia-a10g", 24, "NVIDIA-A10G"),
+    _whole_gpu("t4-16gb", "nvidia-t4", 16, "Tesla-T4"),
 )
+# fmt: on
 
 GPU_TYPES: tuple[str, ...] = tuple(
     sorted({m.family for m in CATALOG} | {f"nvidia-{m.key}" for m in CATALOG})
 )
-"""Values `spec.gpu.type` accepts: a family (`nvidia-a100`) or an exact model (`nvidia-a100-80gb`)."""
+"""`spec.gpu.type` values: a family (`nvidia-a100`) or an exact model (`nvidia-a100-80gb`)."""
 
 ALL_MIG_PROFILE_NAMES: tuple[str, ...] = tuple(
     sorted({p.name for m in CATALOG for p in m.profiles})

@@ -39,14 +39,30 @@ class Kind:
 
 
 INFERENCE_SERVICE = Kind(
-    "InferenceService", "inferenceservices", InferenceServiceSpec, InferenceServiceStatus,
-    "Namespaced", "function-inferenceservice", ("infsvc",),
+    "InferenceService",
+    "inferenceservices",
+    InferenceServiceSpec,
+    InferenceServiceStatus,
+    "Namespaced",
+    "function-inferenceservice",
+    ("infsvc",),
 )
 GPU_POOL = Kind(
-    "GPUPool", "gpupools", GPUPoolSpec, GPUPoolStatus, "Cluster", "function-gpupool", ("gpool",),
+    "GPUPool",
+    "gpupools",
+    GPUPoolSpec,
+    GPUPoolStatus,
+    "Cluster",
+    "function-gpupool",
+    ("gpool",),
 )
 TOKEN_CACHE = Kind(
-    "TokenCache", "tokencaches", TokenCacheSpec, TokenCacheStatus,
-    "Namespaced", "function-tokencache", ("tcache",),
+    "TokenCache",
+    "tokencaches",
+    TokenCacheSpec,
+    TokenCacheStatus,
+    "Namespaced",
+    "function-tokencache",
+    ("tcache",),
 )
 KINDS: tuple[Kind, ...] = (INFERENCE_SERVICE, GPU_POOL, TOKEN_CACHE)

@@ -20,7 +20,10 @@ def serving_probes(
     period = 10
     return {
         "startupProbe": http_get(
-            live, port, periodSeconds=period, failureThreshold=startup_seconds // period,
+            live,
+            port,
+            periodSeconds=period,
+            failureThreshold=startup_seconds // period,
             timeoutSeconds=5,
         ),
         "livenessProbe": http_get(

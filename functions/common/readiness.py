@@ -27,8 +27,10 @@ def is_ready(observed: dict[str, Any] | None) -> bool:
     status = observed.get("status", {})
     if kind == "Deployment":
         want = spec.get("replicas", 1)
-        return _current(observed) and status.get("availableReplicas", 0) >= want and (
-            want == 0 or _condition(observed, "Available") == "True"
+        return (
+            _current(observed)
+            and status.get("availableReplicas", 0) >= want
+            and (want == 0 or _condition(observed, "Available") == "True")
         )
     if kind == "StatefulSet":
         want = spec.get("replicas", 1)
@@ -36,8 +38,8 @@ def is_ready(observed: dict[str, Any] | None) -> bool:
     if kind == "Job":
         return _condition(observed, "Complete") == "True"
     if kind == "PersistentVolumeClaim":
-        return status.get("phase") == "Bound" or "volumeName" in spec or _wait_for_consumer(
-            observed
+        return (
+            status.get("phase") == "Bound" or "volumeName" in spec or _wait_for_consumer(observed)
         )
     # Objects with no status to wait for (Services, ConfigMaps, Secrets, PDBs, ...) are ready
     # once they exist.
@@ -46,4 +48,4 @@ def is_ready(observed: dict[str, Any] | None) -> bool:
 
 def _wait_for_consumer(pvc: dict[str, Any]) -> bool:
     # WaitForFirstConsumer claims stay Pending until a pod uses them; that is not a fault.
-    return pvc.get("status", {}).get("phase") == "Pending"
+    return bool(pvc.get("status", {}).get("phase") == "Pending")

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from functions.common.api.gpupool import GPUPoolSpec
-from functions.common.composer import ComposeError, Composed, CompositionFunction, Request
+from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.gpus import GPUModel, models_with_profiles
 from functions.common.kinds import GPU_POOL
 from functions.gpupool import mig
@@ -65,7 +65,8 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         }
         status["migConfig"] = name
         resources["mig-parted-config"] = config_map(
-            req, f"{name}-mig-parted-config",
+            req,
+            f"{name}-mig-parted-config",
             {"config.yaml": to_yaml(mig_parted_config(name, layouts))},
         )
     plugin = device_plugin_config(spec, mig_resources, n)

@@ -28,7 +28,9 @@ def place_on_gpu(model: GPUModel, profiles: list[MigProfile]) -> list[Placed] | 
     if any(per_shape[p.shape.key] > p.shape.max_per_gpu for p in profiles):
         return None
     # Biggest first: they have the fewest legal starts, so dead ends surface early.
-    order = sorted(profiles, key=lambda p: (-p.shape.memory_slices, -p.shape.compute_slices, p.name))
+    order = sorted(
+        profiles, key=lambda p: (-p.shape.memory_slices, -p.shape.compute_slices, p.name)
+    )
     used = [False] * model.memory_slices
     placed: list[Placed] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.common.api.inferenceservice import InferenceServiceSpec
-from functions.common.composer import ComposeError, Composed, CompositionFunction, Request
+from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import INFERENCE_SERVICE
 from functions.inferenceservice.backends import Backend, BackendInput, tensorrt_llm, triton, vllm
 from functions.inferenceservice.placement import place
@@ -35,7 +35,10 @@ def deployment(req: Request[InferenceServiceSpec], inp: BackendInput, plan: Any)
             "replicas": spec.replicas,
             "selector": {"matchLabels": owner.selector(COMPONENT)},
             # A new replica needs GPUs the old one holds; surging could deadlock a full pool.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+            },
             "template": {
                 "metadata": {"labels": owner.labels(COMPONENT)},
                 "spec": {

@@ -29,9 +29,7 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
             "which you create; the Redis pods wait for it"
         )
     if "local" in tiers:
-        warnings.append(
-            f"tier {tiers['local'].name}: the local NVMe tier is not rendered yet"
-        )
+        warnings.append(f"tier {tiers['local'].name}: the local NVMe tier is not rendered yet")
     for tier in spec.tiers:
         if tier.ttl is not None:
             warnings.append(

@@ -30,8 +30,14 @@ MAXMEMORY_POLICY: dict[str, str] = {
 
 def names(owner: Owner) -> dict[str, str]:
     base = f"{owner.name}-redis"
-    return {"sts": base, "svc": base, "headless": f"{base}-headless", "config": f"{base}-config",
-            "secret": f"{base}-auth", "pdb": base}
+    return {
+        "sts": base,
+        "svc": base,
+        "headless": f"{base}-headless",
+        "config": f"{base}-config",
+        "secret": f"{base}-auth",
+        "pdb": base,
+    }
 
 
 def redis_conf(tier: Tier, policy: EvictionPolicy) -> str:
@@ -53,7 +59,8 @@ def redis_conf(tier: Tier, policy: EvictionPolicy) -> str:
 # Writes the auth include from the Secret-backed env, then joins the primary when not pod 0.
 START = """set -eu
 umask 077
-printf 'requirepass %s\\nmasterauth %s\\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD" > /run/redis/auth.conf
+printf 'requirepass %s\\nmasterauth %s\\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD" \\
+  > /run/redis/auth.conf
 if [ "${HOSTNAME##*-}" != "0" ]; then
   printf 'replicaof %s %s\\n' "$PRIMARY_HOST" "$PORT" >> /run/redis/auth.conf
 fi

@@ -32,7 +32,8 @@ class Tools:
     def validate_args(self) -> list[str]:
         """Offline validate: core CRDs come from the pre-seeded image cache, nothing is pulled."""
         return [
-            "--cache-dir", str(self.dir / "xpkg-cache"),
+            "--cache-dir",
+            str(self.dir / "xpkg-cache"),
             f"--crossplane-image=xpkg.crossplane.io/crossplane/crossplane:{self.core_version}",
         ]
 
@@ -43,7 +44,9 @@ def tools() -> Tools:
         os.environ.get("TOOLS_DIR")
         or subprocess.run(
             ["bash", str(ROOT / "hack" / "tools.sh"), "dir"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     )
     found = Tools(

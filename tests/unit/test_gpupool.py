@@ -54,19 +54,46 @@ def test_sample_time_slices_mig_devices_with_whole_replicas() -> None:
 @pytest.mark.parametrize(
     ("sharing", "oversub", "expected"),
     [
-        ({"mode": "exclusive"}, {"enabled": False}, {"version": "v1", "flags": {"migStrategy": "none"}}),
-        ({"mode": "timeslice"}, {"enabled": True, "ratio": "4"}, {
-            "version": "v1", "flags": {"migStrategy": "none"},
-            "sharing": {"timeSlicing": {"renameByDefault": True, "failRequestsGreaterThanOne": True,
-                                        "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}},
-        }),
-        ({"mode": "mps"}, {"enabled": True, "ratio": "3"}, {
-            "version": "v1", "flags": {"migStrategy": "none", "mpsRoot": "/run/nvidia/mps"},
-            "sharing": {"mps": {"renameByDefault": True, "failRequestsGreaterThanOne": True,
-                                "resources": [{"name": "nvidia.com/gpu", "replicas": 3}]}},
-        }),
-        ({"mode": "mig", "profiles": [{"name": "7g.80gb", "count": 1}]}, {"enabled": False},
-         {"version": "v1", "flags": {"migStrategy": "mixed"}}),
+        (
+            {"mode": "exclusive"},
+            {"enabled": False},
+            {"version": "v1", "flags": {"migStrategy": "none"}},
+        ),
+        (
+            {"mode": "timeslice"},
+            {"enabled": True, "ratio": "4"},
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "none"},
+                "sharing": {
+                    "timeSlicing": {
+                        "renameByDefault": True,
+                        "failRequestsGreaterThanOne": True,
+                        "resources": [{"name": "nvidia.com/gpu", "replicas": 4}],
+                    }
+                },
+            },
+        ),
+        (
+            {"mode": "mps"},
+            {"enabled": True, "ratio": "3"},
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "none", "mpsRoot": "/run/nvidia/mps"},
+                "sharing": {
+                    "mps": {
+                        "renameByDefault": True,
+                        "failRequestsGreaterThanOne": True,
+                        "resources": [{"name": "nvidia.com/gpu", "replicas": 3}],
+                    }
+                },
+            },
+        ),
+        (
+            {"mode": "mig", "profiles": [{"name": "7g.80gb", "count": 1}]},
+            {"enabled": False},
+            {"version": "v1", "flags": {"migStrategy": "mixed"}},
+        ),
     ],
 )
 def test_device_plugin_config_per_mode(
@@ -79,8 +106,11 @@ def test_device_plugin_config_per_mode(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"sharing.profiles": [{"name": "3g.40gb", "count": 3}]},
-                     "3g.40gb", id="more-3g-than-one-gpu-but-fine"),
+        pytest.param(
+            {"sharing.profiles": [{"name": "3g.40gb", "count": 3}]},
+            "3g.40gb",
+            id="more-3g-than-one-gpu-but-fine",
+        ),
     ],
 )
 def test_counts_beyond_one_gpu_spill_onto_more_gpus(changes: dict[str, Any], message: str) -> None:
@@ -93,17 +123,34 @@ def test_counts_beyond_one_gpu_spill_onto_more_gpus(changes: dict[str, Any], mes
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"sharing.profiles": [{"name": "3g.40gb", "count": 1},
-                                           {"name": "3g.20gb", "count": 1}]},
-                     "no MIG-capable GPU offers all of 3g.20gb, 3g.40gb", id="mixed-models"),
-        pytest.param({"sharing.profiles": []},
-                     "profiles must list at least one MIG profile when mode is mig", id="empty"),
-        pytest.param({"sharing.mode": "mps", "oversubscription.ratio": "64"},
-                     "MPS allows at most 48 clients per GPU", id="mps-limit"),
-        pytest.param({"sharing.mode": "exclusive"}, "profiles are only allowed when mode is mig",
-                     id="profiles-without-mig"),
-        pytest.param({"oversubscription.ratio": "1,5"}, "spec.oversubscription.ratio",
-                     id="bad-ratio"),
+        pytest.param(
+            {
+                "sharing.profiles": [
+                    {"name": "3g.40gb", "count": 1},
+                    {"name": "3g.20gb", "count": 1},
+                ]
+            },
+            "no MIG-capable GPU offers all of 3g.20gb, 3g.40gb",
+            id="mixed-models",
+        ),
+        pytest.param(
+            {"sharing.profiles": []},
+            "profiles must list at least one MIG profile when mode is mig",
+            id="empty",
+        ),
+        pytest.param(
+            {"sharing.mode": "mps", "oversubscription.ratio": "64"},
+            "MPS allows at most 48 clients per GPU",
+            id="mps-limit",
+        ),
+        pytest.param(
+            {"sharing.mode": "exclusive"},
+            "profiles are only allowed when mode is mig",
+            id="profiles-without-mig",
+        ),
+        pytest.param(
+            {"oversubscription.ratio": "1,5"}, "spec.oversubscription.ratio", id="bad-ratio"
+        ),
     ],
 )
 def test_invalid_pools_fail_with_the_field(changes: dict[str, Any], message: str) -> None:

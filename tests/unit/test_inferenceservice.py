@@ -45,17 +45,41 @@ def test_probes_use_health_with_a_startup_budget_for_model_loading() -> None:
 @pytest.mark.parametrize(
     ("gpu", "resource", "devices", "tp"),
     [
-        pytest.param({"type": "nvidia-h100", "count": 2, "sharing": "exclusive"},
-                     "nvidia.com/gpu", 2, 2, id="exclusive-uses-tensor-parallel"),
-        pytest.param({"type": "nvidia-a100", "count": 1, "sharing": "mig", "migProfile": "3g.40gb"},
-                     "nvidia.com/mig-3g.40gb", 1, 1, id="mig-profile-resource"),
-        pytest.param({"type": "nvidia-a100", "count": 1, "sharing": "mig",
-                      "migProfile": "1g.10gb+me"},
-                     "nvidia.com/mig-1g.10gb.me", 1, 1, id="mig-plus-becomes-dot"),
-        pytest.param({"type": "nvidia-l4", "sharing": "timeslice"},
-                     "nvidia.com/gpu.shared", 1, 1, id="timeslice-shared-name"),
-        pytest.param({"type": "nvidia-t4", "sharing": "mps"},
-                     "nvidia.com/gpu.shared", 1, 1, id="mps-shared-name"),
+        pytest.param(
+            {"type": "nvidia-h100", "count": 2, "sharing": "exclusive"},
+            "nvidia.com/gpu",
+            2,
+            2,
+            id="exclusive-uses-tensor-parallel",
+        ),
+        pytest.param(
+            {"type": "nvidia-a100", "count": 1, "sharing": "mig", "migProfile": "3g.40gb"},
+            "nvidia.com/mig-3g.40gb",
+            1,
+            1,
+            id="mig-profile-resource",
+        ),
+        pytest.param(
+            {"type": "nvidia-a100", "count": 1, "sharing": "mig", "migProfile": "1g.10gb+me"},
+            "nvidia.com/mig-1g.10gb.me",
+            1,
+            1,
+            id="mig-plus-becomes-dot",
+        ),
+        pytest.param(
+            {"type": "nvidia-l4", "sharing": "timeslice"},
+            "nvidia.com/gpu.shared",
+            1,
+            1,
+            id="timeslice-shared-name",
+        ),
+        pytest.param(
+            {"type": "nvidia-t4", "sharing": "mps"},
+            "nvidia.com/gpu.shared",
+            1,
+            1,
+            id="mps-shared-name",
+        ),
     ],
 )
 def test_gpu_resource_per_sharing_mode(
@@ -91,8 +115,11 @@ def test_node_affinity_targets_the_gpu_products_that_offer_the_profile() -> None
 @pytest.mark.parametrize(
     ("cache", "present", "absent"),
     [
-        ({"enabled": True, "prefixCacheSize": "8Gi"},
-         ["--enable-prefix-caching", "--kv-cache-memory-bytes=8589934592"], []),
+        (
+            {"enabled": True, "prefixCacheSize": "8Gi"},
+            ["--enable-prefix-caching", "--kv-cache-memory-bytes=8589934592"],
+            [],
+        ),
         ({"enabled": True}, ["--enable-prefix-caching"], ["--kv-cache-memory-bytes"]),
         ({"enabled": False}, ["--no-enable-prefix-caching"], ["--enable-prefix-caching"]),
     ],
@@ -140,29 +167,46 @@ def test_features_not_rendered_yet_are_reported_not_dropped() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"gpu.migProfile": None}, "spec.gpu: migProfile is required when sharing is mig",
-                     id="mig-needs-profile"),
-        pytest.param({"gpu.sharing": "exclusive"},
-                     "spec.gpu: migProfile is only allowed when sharing is mig",
-                     id="profile-needs-mig"),
-        pytest.param({"backend": "tgi"},
-                     "spec.backend: Input should be 'vllm', 'triton' or 'tensorrt-llm'",
-                     id="unknown-backend"),
-        pytest.param({"autoscaling.minReplicas": 11},
-                     "spec.autoscaling: minReplicas must be less than or equal to maxReplicas",
-                     id="min-above-max"),
-        pytest.param({"cache.prefixCacheSize": "8GB"},
-                     "spec.cache.prefixCacheSize: '8GB' is not a Kubernetes quantity",
-                     id="bad-quantity"),
-        pytest.param({"gpu.type": "nvidia-l4", "gpu.migProfile": "1g.10gb"},
-                     "spec.gpu.migProfile: 1g.10gb does not exist on nvidia-l4; profiles there: "
-                     "none (not MIG-capable)", id="profile-not-on-gpu"),
-        pytest.param({"gpu.type": "nvidia-a100-40gb"},
-                     "3g.40gb does not exist on nvidia-a100-40gb; profiles there: 1g.10gb, "
-                     "1g.5gb, 1g.5gb+me, 2g.10gb, 3g.20gb, 4g.20gb, 7g.40gb",
-                     id="profile-of-other-memory-size"),
-        pytest.param({"surprise": True}, "spec.surprise: Extra inputs are not permitted",
-                     id="unknown-field"),
+        pytest.param(
+            {"gpu.migProfile": None},
+            "spec.gpu: migProfile is required when sharing is mig",
+            id="mig-needs-profile",
+        ),
+        pytest.param(
+            {"gpu.sharing": "exclusive"},
+            "spec.gpu: migProfile is only allowed when sharing is mig",
+            id="profile-needs-mig",
+        ),
+        pytest.param(
+            {"backend": "tgi"},
+            "spec.backend: Input should be 'vllm', 'triton' or 'tensorrt-llm'",
+            id="unknown-backend",
+        ),
+        pytest.param(
+            {"autoscaling.minReplicas": 11},
+            "spec.autoscaling: minReplicas must be less than or equal to maxReplicas",
+            id="min-above-max",
+        ),
+        pytest.param(
+            {"cache.prefixCacheSize": "8GB"},
+            "spec.cache.prefixCacheSize: '8GB' is not a Kubernetes quantity",
+            id="bad-quantity",
+        ),
+        pytest.param(
+            {"gpu.type": "nvidia-l4", "gpu.migProfile": "1g.10gb"},
+            "spec.gpu.migProfile: 1g.10gb does not exist on nvidia-l4; profiles there: "
+            "none (not MIG-capable)",
+            id="profile-not-on-gpu",
+        ),
+        pytest.param(
+            {"gpu.type": "nvidia-a100-40gb"},
+            "3g.40gb does not exist on nvidia-a100-40gb; profiles there: 1g.10gb, "
+            "1g.5gb, 1g.5gb+me, 2g.10gb, 3g.20gb, 4g.20gb, 7g.40gb",
+            id="profile-of-other-memory-size",
+        ),
+        pytest.param(
+            {"surprise": True}, "spec.surprise: Extra inputs are not permitted", id="unknown-field"
+        ),
     ],
 )
 def test_invalid_specs_fail_with_the_field_and_render_nothing(

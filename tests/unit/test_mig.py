@@ -48,12 +48,12 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("layout", VALID, ids=lambda l: "+".join(l))
+@pytest.mark.parametrize("layout", VALID, ids="+".join)
 def test_documented_valid_layouts_are_accepted(layout: list[str]) -> None:
     assert fits(A100_80, *layout)
 
 
-@pytest.mark.parametrize("layout", INVALID, ids=lambda l: "+".join(l))
+@pytest.mark.parametrize("layout", INVALID, ids="+".join)
 def test_documented_invalid_layouts_are_rejected(layout: list[str]) -> None:
     assert not fits(A100_80, *layout)
 
@@ -93,5 +93,5 @@ def test_every_planned_gpu_passes_the_checker() -> None:
 
 
 def test_unknown_profile_for_the_model_is_named() -> None:
-    with pytest.raises(ValueError, match="MIG profile 3g.20gb does not exist on a100-80gb"):
+    with pytest.raises(ValueError, match=r"MIG profile 3g\.20gb does not exist on a100-80gb"):
         mig.plan(A100_80, {"3g.20gb": 1})

@@ -20,7 +20,11 @@ def test_sample_renders_redis_statefulset_services_config_and_pdb() -> None:
     res = run(SAMPLE)
     assert res.fatal == []
     assert set(res.resources) == {
-        "redis", "redis-config", "redis-headless", "redis-service", "redis-pdb",
+        "redis",
+        "redis-config",
+        "redis-headless",
+        "redis-service",
+        "redis-pdb",
     }
     sts = res.resources["redis"]
     assert sts["kind"] == "StatefulSet"
@@ -37,8 +41,13 @@ def test_client_service_reaches_the_primary_only() -> None:
 
 @pytest.mark.parametrize(
     ("policy", "redis_policy"),
-    [("lru", "allkeys-lru"), ("lfu", "allkeys-lfu"), ("ttl", "volatile-ttl"),
-     ("random", "allkeys-random"), ("noeviction", "noeviction")],
+    [
+        ("lru", "allkeys-lru"),
+        ("lfu", "allkeys-lfu"),
+        ("ttl", "volatile-ttl"),
+        ("random", "allkeys-random"),
+        ("noeviction", "noeviction"),
+    ],
 )
 def test_eviction_policy_maps_to_maxmemory_policy(policy: str, redis_policy: str) -> None:
     conf = redis_conf(with_spec(SAMPLE, evictionPolicy=policy))
@@ -80,18 +89,36 @@ def test_single_replica_has_no_disruption_budget() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"tiers": [{"name": "a", "type": "redis", "size": "1Gi"},
-                                {"name": "b", "type": "redis", "size": "1Gi"}]},
-                     "at most one tier of each type", id="duplicate-type"),
-        pytest.param({"tiers": [{"name": "a", "type": "local", "size": "1Gi", "replicas": 2}]},
-                     "replicas is only meaningful for the redis tier", id="replicas-on-local"),
-        pytest.param({"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "ttl": "1d"}]},
-                     "invalid duration '1d'", id="days-are-not-go-durations"),
-        pytest.param({"evictionPolicy": "mru"},
-                     "spec.evictionPolicy: Input should be 'lru', 'lfu', 'ttl', 'random' or "
-                     "'noeviction'", id="unknown-policy"),
-        pytest.param({"warmup": {"enabled": True}},
-                     "commonPrefixes must not be empty when warmup is enabled", id="empty-warmup"),
+        pytest.param(
+            {
+                "tiers": [
+                    {"name": "a", "type": "redis", "size": "1Gi"},
+                    {"name": "b", "type": "redis", "size": "1Gi"},
+                ]
+            },
+            "at most one tier of each type",
+            id="duplicate-type",
+        ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "local", "size": "1Gi", "replicas": 2}]},
+            "replicas is only meaningful for the redis tier",
+            id="replicas-on-local",
+        ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "ttl": "1d"}]},
+            "invalid duration '1d'",
+            id="days-are-not-go-durations",
+        ),
+        pytest.param(
+            {"evictionPolicy": "mru"},
+            "spec.evictionPolicy: Input should be 'lru', 'lfu', 'ttl', 'random' or 'noeviction'",
+            id="unknown-policy",
+        ),
+        pytest.param(
+            {"warmup": {"enabled": True}},
+            "commonPrefixes must not be empty when warmup is enabled",
+            id="empty-warmup",
+        ),
     ],
 )
 def test_invalid_caches_fail_with_the_field(changes: dict[str, Any], message: str) -> None:
