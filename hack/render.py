@@ -478,8 +478,9 @@ def log_tail(path: Path | None, lines: int = 30) -> str:
 
 @contextlib.contextmanager
 def serve_functions(
-    names: Sequence[str], workdir: Path, *, reuse: bool, debug: bool
+    names: Sequence[str], workdir: Path | None, *, reuse: bool, debug: bool
 ) -> Iterator[list[Served]]:
+    """Serve the functions; their output goes to workdir/<name>.log, or to ours when None."""
     base = port_base()
     served: list[Served] = []
     try:
@@ -506,13 +507,14 @@ def serve_functions(
             cmd = [str(find_function(name)), "--insecure", "--address", f"127.0.0.1:{port}"]
             if debug:
                 cmd.append("--debug")
-            log = workdir / f"{name}.log"
-            with log.open("wb") as out:
+            log = workdir / f"{name}.log" if workdir is not None else None
+            with log.open("wb") if log is not None else contextlib.nullcontext() as out:
+                # Own session: a terminal's Ctrl-C reaches only us, and we stop the group.
                 proc = subprocess.Popen(
                     cmd,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
-                    stderr=subprocess.STDOUT,
+                    stderr=subprocess.STDOUT if out is not None else None,
                     start_new_session=True,
                     cwd=REPO,
                 )
@@ -732,6 +734,9 @@ def format_output(outcome: Outcome, include_results: bool, warn: list[str]) -> s
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="render.py",
+        epilog="environment: TOOLS_DIR (crossplane binaries, as hack/tools.sh), CROSSPLANE_BIN, "
+        "CROSSPLANE_CORE_BIN, FN_PORT_BASE (default 9443: inferenceservice, +1 gpupool, "
+        "+2 tokencache), FUNCTIONS_BIN_DIR (where the function-* console scripts are)",
         description="Render claims/XRs offline with `crossplane composition render` against "
         "the three functions, served locally by this script.",
     )
@@ -740,7 +745,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="*",
         type=Path,
         metavar="FILE",
-        help="manifests to render (default: every YAML file under examples/claims)",
+        help="manifests or directories to render (default: examples/claims)",
     )
     p.add_argument(
         "--form",
@@ -785,6 +790,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip `crossplane resource validate` of the inputs against the XRDs",
     )
     p.add_argument(
+        "--serve",
+        action="store_true",
+        help="only serve the functions on their ports until Ctrl-C (`make run`); no rendering",
+    )
+    p.add_argument(
         "--debug",
         action="store_true",
         help="run functions with --debug and print their logs to stderr",
@@ -804,10 +814,32 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def serve(args: argparse.Namespace) -> int:
+    """`make run`: serve all functions in the foreground until interrupted or one exits."""
+    with serve_functions(list(FUNCTION_PORTS), None, reuse=False, debug=args.debug) as fns:
+        for s in fns:
+            print(f"serving {s.name} on 127.0.0.1:{s.port} (insecure)", file=sys.stderr)
+        print("press Ctrl-C to stop", file=sys.stderr)
+        while True:
+            for s in fns:
+                if s.proc is not None and s.proc.poll() is not None:
+                    print(
+                        f"error: {s.name} exited with status {s.proc.returncode}", file=sys.stderr
+                    )
+                    return 1
+            time.sleep(0.5)
+
+
 def run(args: argparse.Namespace) -> int:
-    files: list[Path] = list(args.files) or yaml_files(REPO / "examples" / "claims")
+    if args.serve:
+        return serve(args)
+    files: list[Path] = []
+    for arg in args.files or [REPO / "examples" / "claims"]:
+        files.extend(yaml_files(arg) if arg.is_dir() else [arg])
     if not files:
-        raise RenderError("error: no input files (examples/claims is empty or missing)")
+        raise RenderError(
+            f"error: no YAML files in {', '.join(map(str, args.files)) or 'examples/claims'}"
+        )
     for p in [*files, *args.required, *([args.observed] if args.observed else [])]:
         if not p.is_file():
             raise RenderError(f"error: {p}: no such file")

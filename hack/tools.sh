@@ -9,8 +9,17 @@ TOOLS_DIR=${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/inference-platform/tools}
 BIN="$TOOLS_DIR/bin"
 mkdir -p "$BIN"
 
+[[ ${1:-} == dir ]] && { echo "$TOOLS_DIR"; exit 0; }
+
+GO_MIN=1.26  # the crossplane CLI and core modules declare go 1.26
 if ! command -v go >/dev/null 2>&1; then
-  echo "error: Go is not installed. Install Go >= 1.26 (https://go.dev/doc/install) and re-run 'make tools'." >&2
+  echo "error: Go is not installed. Install Go >= $GO_MIN (https://go.dev/doc/install," \
+    "or your distribution's golang package) and re-run 'make tools'." >&2
+  exit 1
+fi
+go_version=$(go env GOVERSION); go_version=${go_version#go}
+if [[ $(printf '%s\n' "$GO_MIN" "$go_version" | sort -V | head -n1) != "$GO_MIN" ]]; then
+  echo "error: Go $go_version is too old; install Go >= $GO_MIN and re-run 'make tools'." >&2
   exit 1
 fi
 
@@ -63,6 +72,5 @@ case "${1:-all}" in
   cli) build_cli ;;
   core) build_core ;;
   all) build_cli; build_core ;;
-  dir) echo "$TOOLS_DIR" ;;
   *) echo "usage: $0 [all|cli|core|dir]" >&2; exit 2 ;;
 esac

@@ -38,6 +38,14 @@ def to_bytes(quantity: str | int) -> int:
     return int(value.to_integral_value(rounding="ROUND_CEILING"))
 
 
+def format_bytes(n: int) -> str:
+    """Bytes as the largest binary-suffixed quantity that is exact (671088640000 -> 625Gi)."""
+    for suffix, factor in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if n and n % factor == 0:
+            return f"{n // factor}{suffix}"
+    return str(n)
+
+
 def to_decimal(quantity: str | int | float) -> Decimal:
     return Decimal(parse_quantity(quantity))
 

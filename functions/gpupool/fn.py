@@ -10,6 +10,7 @@ from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.gpus import GPUModel, models_with_profiles
 from functions.common.kinds import GPU_POOL
+from functions.common.objects import config_map
 from functions.gpupool import mig
 from functions.gpupool.deviceplugin import device_plugin_config, mig_parted_config, replicas
 
@@ -17,10 +18,8 @@ GPU_OPERATOR_NAMESPACE = "gpu-operator"
 COMPONENT = "gpu-sharing"
 
 
-def config_map(req: Request[GPUPoolSpec], name: str, data: dict[str, str]) -> dict[str, Any]:
-    meta = req.owner.metadata(name, COMPONENT)
-    meta["namespace"] = GPU_OPERATOR_NAMESPACE
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+def operator_config(req: Request[GPUPoolSpec], name: str, data: dict[str, str]) -> dict[str, Any]:
+    return config_map(req.owner, name, COMPONENT, data, namespace=GPU_OPERATOR_NAMESPACE)
 
 
 def to_yaml(obj: dict[str, Any]) -> str:
@@ -64,13 +63,13 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
             for p in spec.sharing.profiles
         }
         status["migConfig"] = name
-        resources["mig-parted-config"] = config_map(
+        resources["mig-parted-config"] = operator_config(
             req,
             f"{name}-mig-parted-config",
             {"config.yaml": to_yaml(mig_parted_config(name, layouts))},
         )
     plugin = device_plugin_config(spec, mig_resources, n)
-    resources["device-plugin-config"] = config_map(
+    resources["device-plugin-config"] = operator_config(
         req, f"{name}-device-plugin-config", {name: to_yaml(plugin)}
     )
     warnings.append(

@@ -40,7 +40,10 @@ def deployment(req: Request[InferenceServiceSpec], inp: BackendInput, plan: Any)
                 "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
             },
             "template": {
-                "metadata": {"labels": owner.labels(COMPONENT)},
+                "metadata": {
+                    "labels": owner.labels(COMPONENT),
+                    **({"annotations": plan.pod_annotations} if plan.pod_annotations else {}),
+                },
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,

@@ -11,7 +11,8 @@ from typing import Any
 
 from functions.common.api.tokencache import EvictionPolicy, Tier
 from functions.common.meta import Owner
-from functions.common.quantity import to_bytes
+from functions.common.objects import config_hash, config_map
+from functions.common.quantity import format_bytes, to_bytes
 
 IMAGE = "redis:8.2-alpine"
 PORT = 6379
@@ -91,8 +92,8 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
         "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 15},
         "resources": {
-            "requests": {"cpu": "1", "memory": str(limit)},
-            "limits": {"memory": str(limit)},
+            "requests": {"cpu": "1", "memory": format_bytes(limit)},
+            "limits": {"memory": format_bytes(limit)},
         },
         "securityContext": {
             "runAsNonRoot": True,
@@ -109,13 +110,9 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
             {"name": "data", "mountPath": "/data"},
         ],
     }
+    config = config_map(owner, n["config"], COMPONENT, {"redis.conf": redis_conf(tier, policy)})
     out: dict[str, dict[str, Any]] = {
-        "redis-config": {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": owner.metadata(n["config"], COMPONENT),
-            "data": {"redis.conf": redis_conf(tier, policy)},
-        },
+        "redis-config": config,
         "redis": {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
@@ -126,7 +123,10 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
                 "podManagementPolicy": "OrderedReady",
                 "selector": {"matchLabels": selector},
                 "template": {
-                    "metadata": {"labels": owner.labels(COMPONENT)},
+                    "metadata": {
+                        "labels": owner.labels(COMPONENT),
+                        "annotations": config_hash(config),
+                    },
                     "spec": {
                         "automountServiceAccountToken": False,
                         "enableServiceLinks": False,

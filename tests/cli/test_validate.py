@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cli.conftest import ROOT, Tools
 from tests.fnharness import example, run, with_spec
+from tests.toolchain import ROOT, Tools
 
 
 def validate(tools: Tools, form: str, resources: Path) -> subprocess.CompletedProcess[str]:

@@ -95,10 +95,11 @@ def test_rendering_is_deterministic(plan: Any, image: str) -> None:
 
 @pytest.mark.parametrize(("plan", "image"), BACKENDS)
 def test_config_change_changes_the_pod_template(plan: Any, image: str) -> None:
-    # Engines read their config file once; only a changed container spec rolls the Deployment.
+    # Engines read their config file once; only a changed pod template rolls the Deployment.
     on, off = plan(inp(cache={"enabled": True})), plan(inp(cache={"enabled": False}))
     assert on.resources != off.resources
-    assert on.container["env"] != off.container["env"]
+    assert on.pod_annotations != off.pod_annotations
+    assert set(on.pod_annotations) == {"inference.ai/config-hash"}
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ class BackendPlan:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. ConfigMaps
     service_ports: list[dict[str, Any]] = field(default_factory=list)
+    pod_annotations: dict[str, str] = field(default_factory=dict)
     served_model: str | None = None  # name clients send; default: the Hugging Face id
     api_path: str = "/v1"  # base path clients call (OpenAI /v1, KServe /v2)
     metrics_path: str = "/metrics"

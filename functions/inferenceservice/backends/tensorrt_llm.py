@@ -5,12 +5,11 @@ The PyTorch backend loads a Hugging Face id directly, with no engine build step.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import yaml
 
+from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.inferenceservice import pod
 from functions.inferenceservice.backends import BackendInput, BackendPlan
@@ -51,17 +50,9 @@ def engine_config(inp: BackendInput) -> dict[str, Any]:
     return config
 
 
-def config_map(inp: BackendInput) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": inp.owner.metadata(f"{inp.owner.name}-trtllm-config", COMPONENT),
-        "data": {CONFIG_KEY: yaml.safe_dump(engine_config(inp), sort_keys=True)},
-    }
-
-
-def content_hash(data: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+def options_file(inp: BackendInput) -> dict[str, Any]:
+    data = {CONFIG_KEY: yaml.safe_dump(engine_config(inp), sort_keys=True)}
+    return config_map(inp.owner, f"{inp.owner.name}-trtllm-config", COMPONENT, data)
 
 
 def args(inp: BackendInput) -> list[str]:
@@ -98,7 +89,7 @@ def warnings(inp: BackendInput) -> list[str]:
 
 def plan(inp: BackendInput) -> BackendPlan:
     tp = inp.placement.usable_gpus
-    cm = config_map(inp)
+    cm = options_file(inp)
     container = {
         "name": "trtllm",
         "image": inp.spec.image or IMAGE,
@@ -106,9 +97,6 @@ def plan(inp: BackendInput) -> BackendPlan:
         "args": args(inp),
         "env": [
             *pod.hf_env(inp.spec),
-            # The options file is read once at start; a changed ConfigMap must change the pod
-            # template so the Deployment rolls out new pods.
-            {"name": "ENGINE_CONFIG_SHA256", "value": content_hash(cm["data"])},
         ],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         **serving_probes("/health", "/health", "http"),
@@ -125,6 +113,7 @@ def plan(inp: BackendInput) -> BackendPlan:
             {"name": VOLUME, "configMap": {"name": cm["metadata"]["name"]}},
         ],
         resources={"engine-config": cm},
+        pod_annotations=config_hash(cm),
         service_ports=[{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
         api_path="/v1",
         # /metrics is JSON iteration stats; the Prometheus text format is served here.

@@ -6,13 +6,13 @@ Clients speak the KServe v2 protocol under /v2: `POST /v2/models/<name>/generate
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from functions.common.api.inferenceservice import InferenceServiceSpec
+from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
@@ -126,21 +126,13 @@ def config_map_key(path: str) -> str:
 
 
 def repository(inp: BackendInput, files: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": inp.owner.metadata(f"{inp.owner.name}-model-repository", COMPONENT),
-        "data": {config_map_key(path): content for path, content in sorted(files.items())},
-    }
+    data = {config_map_key(path): content for path, content in sorted(files.items())}
+    return config_map(inp.owner, f"{inp.owner.name}-model-repository", COMPONENT, data)
 
 
 def repository_volume(cm: dict[str, Any], name: str, files: dict[str, str]) -> dict[str, Any]:
     items = [{"key": config_map_key(path), "path": f"{name}/{path}"} for path in sorted(files)]
     return {"name": VOLUME, "configMap": {"name": cm["metadata"]["name"], "items": items}}
-
-
-def content_hash(data: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def args(name: str) -> list[str]:
@@ -172,9 +164,6 @@ def plan(inp: BackendInput) -> BackendPlan:
         "args": args(name),
         "env": [
             *pod.hf_env(inp.spec),
-            # Triton reads the repository once at start; a changed ConfigMap must change the
-            # pod template so the Deployment rolls out new pods.
-            {"name": "MODEL_REPOSITORY_SHA256", "value": content_hash(cm["data"])},
         ],
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
@@ -197,6 +186,7 @@ def plan(inp: BackendInput) -> BackendPlan:
             {"name": p, "port": n, "targetPort": p, "protocol": "TCP"}
             for p, n in (("http", HTTP_PORT), ("grpc", GRPC_PORT), ("metrics", METRICS_PORT))
         ],
+        pod_annotations=config_hash(cm),
         api_path="/v2",
         metrics_port="metrics",
         # Triton names models after repository directories, which cannot contain '/'.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _versions() -> dict[str, str]:
@@ -38,8 +38,7 @@ class Tools:
         ]
 
 
-@pytest.fixture(scope="session")
-def tools() -> Tools:
+def find_tools() -> Tools:
     tools_dir = Path(
         os.environ.get("TOOLS_DIR")
         or subprocess.run(

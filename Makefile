@@ -1,0 +1,187 @@
+# inference-platform: Crossplane composition functions in Python for LLM serving.
+#
+#   make render            render examples/claims offline with the real crossplane CLI
+#   make test              run the test suite (builds the tools and the venv first)
+#   make help              list all targets
+#
+# Upstream tools (crossplane CLI + core, built from the Go module proxy) and the uv bootstrap
+# live in $(TOOLS_DIR), outside the repo; versions are pinned in hack/versions.env.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+include hack/versions.env
+
+TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/inference-platform/tools
+export TOOLS_DIR
+CROSSPLANE := $(TOOLS_DIR)/bin/crossplane
+CROSSPLANE_CORE := $(TOOLS_DIR)/bin/crossplane-core
+
+UV_VERSION := 0.13.9
+UV := $(TOOLS_DIR)/uv-venv/bin/uv
+UV_STAMP := $(TOOLS_DIR)/uv-venv/.uv-$(UV_VERSION)
+VENV := .venv
+VENV_STAMP := $(VENV)/.synced
+PY := $(VENV)/bin/python
+
+FUNCTIONS := function-inferenceservice function-gpupool function-tokencache
+VERSION ?= v$(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head -n1)
+# Where packages are pushed to / installed from, e.g. registry.example.com/inference-platform.
+REGISTRY ?=
+CANONICAL_REGISTRY := xpkg.crossplane.io/inference-platform
+# Repository prefix for the runtime images of `make docker-build`.
+IMG ?= $(or $(REGISTRY),inference-platform)
+
+# make render: FILE (one file; default all of examples/claims), FORM (claims|v2),
+# OBSERVED / REQUIRED (override examples/{observed,required}/<name>), RENDER_FLAGS (more options).
+FORM ?= claims
+FILE ?=
+OBSERVED ?=
+REQUIRED ?=
+RENDER_FLAGS ?=
+PYTEST_ARGS ?=
+RENDER_ARGS = --form $(FORM) $(if $(OBSERVED),--observed $(OBSERVED)) \
+  $(foreach r,$(REQUIRED),--required $(r)) $(RENDER_FLAGS) $(FILE)
+
+##@ Development
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN { FS = ":.*## " } \
+	  /^##@/ { printf "\n%s\n", substr($$0, 5) } \
+	  /^[a-zA-Z_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test),"
+	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
+
+.PHONY: tools
+tools: ## Build the crossplane CLI and core into TOOLS_DIR (needs Go >= 1.26)
+	@hack/tools.sh
+
+$(UV_STAMP):
+	python3 -m venv "$(TOOLS_DIR)/uv-venv"
+	"$(TOOLS_DIR)/uv-venv/bin/pip" install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	touch "$@"
+
+$(VENV_STAMP): uv.lock pyproject.toml $(UV_STAMP)
+	UV_PROJECT_ENVIRONMENT=$(VENV) "$(UV)" sync --frozen
+	touch "$@"
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create/refresh .venv from uv.lock (uv sync --frozen)
+
+.PHONY: render
+render: tools venv ## Render claims offline (FILE=..., FORM=claims|v2, OBSERVED=, REQUIRED=)
+	@$(PY) hack/render.py $(RENDER_ARGS)
+
+.PHONY: run
+run: venv ## Serve the three functions (--insecure) on 127.0.0.1:9443-9445 until Ctrl-C
+	$(PY) hack/render.py --serve $(if $(DEBUG),--debug)
+
+.PHONY: generate
+generate: venv ## Regenerate xrds/ and compositions/ from the spec models
+	$(VENV)/bin/inference-xrdgen
+
+.PHONY: check-generated
+check-generated: venv ## Fail when xrds/ or compositions/ are stale
+	$(VENV)/bin/inference-xrdgen --check
+
+.PHONY: lint
+lint: venv ## ruff check, ruff format --check, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy hack/render.py
+
+.PHONY: test
+test: tools venv ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+
+##@ Packaging
+
+.PHONY: build
+build: tools venv ## Wheel + function and configuration .xpkg files into dist/
+	mkdir -p dist
+	rm -f dist/*.whl dist/*.xpkg
+	"$(UV)" build --wheel --out-dir dist
+	for fn in $(FUNCTIONS); do \
+	  embed=(); \
+	  if [[ -f dist/runtime-$$fn.tar ]]; then \
+	    embed=(--embed-runtime-image-tarball="dist/runtime-$$fn.tar"); \
+	  else \
+	    echo "note: dist/runtime-$$fn.tar missing (make docker-build): $$fn.xpkg has no runtime image"; \
+	  fi; \
+	  "$(CROSSPLANE)" xpkg build --package-root="package/$$fn" --package-file="dist/$$fn.xpkg" \
+	    --examples-root="package/$$fn/examples" "$${embed[@]}"; \
+	done
+	root=$$(mktemp -d); trap 'rm -rf "$$root"' EXIT; \
+	sed 's#$(CANONICAL_REGISTRY)/#$(or $(REGISTRY),$(CANONICAL_REGISTRY))/#' \
+	  package/configuration/crossplane.yaml > "$$root/crossplane.yaml"; \
+	cp -r xrds/claims "$$root/xrds"; cp -r compositions/claims "$$root/compositions"; \
+	"$(CROSSPLANE)" xpkg build --package-root="$$root" --package-file=dist/configuration.xpkg \
+	  --examples-root=examples/claims
+	@ls -l dist
+
+.PHONY: docker-build
+docker-build: ## Build the function images (IMG=repo prefix) and save them to dist/runtime-*.tar
+	@command -v docker >/dev/null 2>&1 || { echo "error: docker is not installed" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "error: cannot reach a Docker daemon (docker info failed); start Docker or set DOCKER_HOST" >&2; exit 1; }
+	mkdir -p dist
+	for fn in $(FUNCTIONS); do \
+	  docker build --target "$$fn" -t "$(IMG)/$$fn:$(VERSION)" . ; \
+	  docker save -o "dist/runtime-$$fn.tar" "$(IMG)/$$fn:$(VERSION)"; \
+	done
+
+.PHONY: push
+push: tools require-registry ## Push dist/*.xpkg to $(REGISTRY)/<name>:$(VERSION)
+	for pkg in $(FUNCTIONS) configuration; do \
+	  [[ -f dist/$$pkg.xpkg ]] || { echo "error: dist/$$pkg.xpkg missing; run make docker-build build REGISTRY=$(REGISTRY)" >&2; exit 1; }; \
+	  "$(CROSSPLANE)" xpkg push --package-files="dist/$$pkg.xpkg" "$(REGISTRY)/$$pkg:$(VERSION)"; \
+	done
+
+##@ Cluster (current kubectl context)
+
+.PHONY: install
+install: require-cluster ## kubectl apply the XRDs and Compositions (FORM=claims|v2)
+	kubectl apply -f xrds/$(FORM)
+	kubectl wait --for=condition=Established --timeout=120s -f xrds/$(FORM)
+	kubectl apply -f compositions/$(FORM)
+
+.PHONY: deploy
+deploy: tools require-registry require-crossplane ## crossplane xpkg install the functions and configuration from $(REGISTRY)
+	for fn in $(FUNCTIONS); do \
+	  "$(CROSSPLANE)" xpkg install function "$(REGISTRY)/$$fn:$(VERSION)" "$$fn"; \
+	done
+	"$(CROSSPLANE)" xpkg install configuration "$(REGISTRY)/configuration:$(VERSION)" inference-platform
+
+.PHONY: deploy-samples
+deploy-samples: require-cluster ## kubectl apply -f examples/claims
+	kubectl apply -f examples/claims
+
+.PHONY: require-cluster
+require-cluster:
+	@command -v kubectl >/dev/null 2>&1 || { echo "error: kubectl is not installed" >&2; exit 1; }
+	@kubectl cluster-info --request-timeout=10s >/dev/null 2>&1 || { \
+	  echo "error: no Kubernetes cluster reachable (kubectl context: $$(kubectl config current-context 2>/dev/null || echo none)); check KUBECONFIG" >&2; exit 1; }
+
+.PHONY: require-crossplane
+require-crossplane: require-cluster
+	@kubectl get crd functions.pkg.crossplane.io >/dev/null 2>&1 || { \
+	  echo "error: Crossplane is not installed in the cluster (no functions.pkg.crossplane.io CRD)" >&2; exit 1; }
+
+.PHONY: require-registry
+require-registry:
+	@[[ -n "$(REGISTRY)" ]] || { echo "error: set REGISTRY, e.g. make $(MAKECMDGOALS) REGISTRY=$(CANONICAL_REGISTRY)" >&2; exit 1; }
+
+##@ Housekeeping
+
+.PHONY: clean
+clean: ## Remove dist/ and caches (keeps .venv and TOOLS_DIR)
+	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean ## Also remove .venv (TOOLS_DIR stays; rm -rf it by hand)
+	rm -rf $(VENV)
