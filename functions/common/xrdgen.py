@@ -57,12 +57,15 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
     if schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):
         out["additionalProperties"] = structural(schema["additionalProperties"], defs)
     for name, sub in out.get("properties", {}).items():
+        # An object field whose own fields all have defaults defaults to `{}`, so the API server
+        # fills nested defaults as the function would; optional (nullable) fields stay absent.
         if (
             sub.get("type") == "object"
             and "properties" in sub
             and not sub.get("required")
             and "default" not in sub
             and name not in out.get("required", [])
+            and not _nullable(schema["properties"][name])
         ):
             sub["default"] = {}
     if (
@@ -72,6 +75,10 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
     ):
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return any(v.get("type") == "null" for v in schema.get("anyOf", []))
 
 
 def spec_schema(kind: Kind) -> dict[str, Any]:

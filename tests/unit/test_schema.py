@@ -68,3 +68,13 @@ def test_cel_rules_of_the_sample_fields_are_in_the_schema() -> None:
     text = (ROOT / "xrds" / "v2" / "inferenceservice.yaml").read_text()
     assert "self.minReplicas <= self.maxReplicas" in text
     assert "self.sharing != 'mig' || has(self.migProfile)" in text
+
+
+def test_optional_sections_get_no_default_so_absent_means_off() -> None:
+    spec = load("v2", "InferenceService")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    props = spec["properties"]["spec"]["properties"]
+    # Absent autoscaling must stay absent: a `{}` default would switch it on for everyone.
+    assert "default" not in props["autoscaling"]
+    # Sections whose fields all have defaults are filled in by the API server.
+    assert props["gpu"]["default"] == {}
+    assert props["cache"]["default"] == {}
