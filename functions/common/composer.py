@@ -92,6 +92,21 @@ def spec_of(composite: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in CROSSPLANE_SPEC_FIELDS}
 
 
+SPEC_HONOURED = "SpecHonoured"
+
+
+def honoured(warnings: list[str]) -> resource.Condition:
+    """Whether the rendered configuration does everything the spec asks (see status.warnings)."""
+    if not warnings:
+        return resource.Condition(SPEC_HONOURED, "True", "AllRequestsRendered")
+    return resource.Condition(
+        SPEC_HONOURED,
+        "False",
+        "RequestsNotHonoured",
+        f"{len(set(warnings))} requested feature(s) not honoured; see status.warnings",
+    )
+
+
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     """A composition function for one kind, built from a pure compose callable."""
 
@@ -156,7 +171,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                     target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
                 )
             )
-        if out.conditions and request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
-            response.set_conditions(rsp, *out.conditions)
+        if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
+            response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fnharness import example, run, with_spec
 
@@ -256,3 +257,25 @@ def test_deployment_is_ready_when_all_replicas_are_available(
 
 def test_same_request_same_bytes() -> None:
     assert run(SAMPLE).wire() == run(SAMPLE).wire()
+
+
+@pytest.mark.parametrize(
+    ("doc", "status", "reason"),
+    [
+        (SAMPLE, "False", "RequestsNotHonoured"),
+        (with_spec(EXCLUSIVE, autoscaling=None), "True", "AllRequestsRendered"),
+    ],
+)
+def test_spec_honoured_condition_mirrors_the_warnings(
+    doc: dict[str, Any], status: str, reason: str
+) -> None:
+    res = run(doc, capabilities=(fnv1.CAPABILITY_CONDITIONS,))
+    (cond,) = [c for c in res.raw.conditions if c.type == "SpecHonoured"]
+    assert (cond.status, cond.reason) == (
+        {"True": fnv1.STATUS_CONDITION_TRUE, "False": fnv1.STATUS_CONDITION_FALSE}[status],
+        reason,
+    )
+
+
+def test_no_conditions_for_a_crossplane_that_cannot_take_them() -> None:
+    assert list(run(SAMPLE).raw.conditions) == []
