@@ -20,6 +20,11 @@ class Placement:
     products: tuple[str, ...]  # acceptable `nvidia.com/gpu.product` values
     warnings: tuple[str, ...] = field(default=())
 
+    @property
+    def shared(self) -> bool:
+        """Whether other pods may run on the same physical GPU (MPS or time-slicing)."""
+        return self.resource.endswith(".shared")
+
     def node_affinity(self) -> dict[str, Any]:
         return {
             "requiredDuringSchedulingIgnoredDuringExecution": {

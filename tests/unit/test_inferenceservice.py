@@ -279,3 +279,16 @@ def test_spec_honoured_condition_mirrors_the_warnings(
 
 def test_no_conditions_for_a_crossplane_that_cannot_take_them() -> None:
     assert list(run(SAMPLE).raw.conditions) == []
+
+
+@pytest.mark.parametrize(
+    ("cache", "warned"),
+    [
+        ({"enabled": True}, True),
+        ({"enabled": False, "prefixCacheSize": "4Gi"}, True),
+        ({"enabled": True, "prefixCacheSize": "4Gi"}, False),
+    ],
+)
+def test_shared_gpus_without_a_kv_budget_are_flagged(cache: dict[str, Any], warned: bool) -> None:
+    doc = with_spec(example("phi-timeslice.yaml"), cache=cache)
+    assert any("reserves 90% of the GPU" in w for w in run(doc).warnings) is warned

@@ -53,7 +53,18 @@ def plan(inp: BackendInput) -> BackendPlan:
         "volumeMounts": pod.SCRATCH_MOUNTS,
         "securityContext": pod.container_security(RUN_AS_USER),
     }
+    warnings = []
+    cache = inp.spec.cache
+    if inp.placement.shared and (cache.prefixCacheSize is None or not cache.enabled):
+        # --gpu-memory-utilization is a share of the whole GPU per process, so two replicas on
+        # one time-sliced or MPS GPU would each try to reserve 90% of it.
+        warnings.append(
+            f"gpu.sharing {inp.spec.gpu.sharing}: vLLM reserves 90% of the GPU's memory per "
+            "replica by default, which co-located replicas cannot all get; set "
+            "cache.enabled and cache.prefixCacheSize to bound each replica's KV cache"
+        )
     return BackendPlan(
+        warnings=warnings,
         container=container,
         volumes=pod.volumes(pod.shm_size(tp)),
         service_ports=[{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
