@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,22 @@ from functions.common.kinds import Kind
 CLAIM_NAME = "crossplane.io/claim-name"
 CLAIM_NAMESPACE = "crossplane.io/claim-namespace"
 PART_OF = "inference-platform"
+MAX_NAME = 63  # DNS-1035 label: Services, and every name pods derive from
+
+
+def child_name(base: str, suffix: str = "") -> str:
+    """`<base>-<suffix>` within 63 characters, deterministic and unique per input.
+
+    Too-long names keep a readable prefix and end in a hash of the full name, so two long
+    claims that share a prefix still get different objects.
+    """
+    name = f"{base}-{suffix}" if suffix else base
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(digest) - 1 - (len(suffix) + 1 if suffix else 0)
+    head = base[:keep].rstrip("-.")
+    return f"{head}-{digest}-{suffix}" if suffix else f"{head}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -35,23 +52,27 @@ class Owner:
             namespace = metadata.get("namespace") or labels.get(CLAIM_NAMESPACE) or "default"
         return cls(kind, name, namespace)
 
+    def child(self, suffix: str = "") -> str:
+        """Name of a composed object: the claim's name, plus a suffix, within 63 characters."""
+        return child_name(self.name, suffix)
+
     def labels(self, component: str) -> dict[str, str]:
         """Recommended Kubernetes labels plus ours, identical on every render."""
         return {
             "app.kubernetes.io/name": component,
-            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/instance": self.child(),
             "app.kubernetes.io/component": component,
             "app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/managed-by": "crossplane",
-            f"inference.ai/{self.kind.kind.lower()}": self.name,
+            f"inference.ai/{self.kind.kind.lower()}": self.child(),
         }
 
     def selector(self, component: str) -> dict[str, str]:
         """The stable subset of labels used in selectors (immutable on Deployments)."""
         return {
-            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/instance": self.child(),
             "app.kubernetes.io/component": component,
-            f"inference.ai/{self.kind.kind.lower()}": self.name,
+            f"inference.ai/{self.kind.kind.lower()}": self.child(),
         }
 
     def metadata(self, name: str, component: str, **extra: Any) -> dict[str, Any]:

@@ -35,6 +35,8 @@ def is_ready(observed: dict[str, Any] | None) -> bool:
     if kind == "StatefulSet":
         want = spec.get("replicas", 1)
         return _current(observed) and status.get("readyReplicas", 0) >= want
+    if kind == "ScaledObject":
+        return _condition(observed, "Ready") == "True"
     if kind == "Job":
         return _condition(observed, "Complete") == "True"
     if kind == "PersistentVolumeClaim":

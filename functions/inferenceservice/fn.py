@@ -1,14 +1,25 @@
-"""InferenceService composition: backend Deployment and Service."""
+"""InferenceService composition: the backend Deployment and everything around it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from crossplane.function import resource
+
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import INFERENCE_SERVICE
-from functions.inferenceservice.backends import Backend, BackendInput, tensorrt_llm, triton, vllm
-from functions.inferenceservice.placement import place
+from functions.common.readiness import is_ready
+from functions.inferenceservice import autoscaling, modelstore, monitoring
+from functions.inferenceservice.backends import (
+    Backend,
+    BackendInput,
+    BackendPlan,
+    tensorrt_llm,
+    triton,
+    vllm,
+)
+from functions.inferenceservice.placement import Placement, place
 
 BACKENDS: dict[str, Backend] = {
     "vllm": vllm.plan,
@@ -18,45 +29,61 @@ BACKENDS: dict[str, Backend] = {
 COMPONENT = "inference-server"
 
 
-def deployment(req: Request[InferenceServiceSpec], inp: BackendInput, plan: Any) -> dict[str, Any]:
-    owner, spec, placement = req.owner, req.spec, inp.placement
+def deployment(
+    req: Request[InferenceServiceSpec],
+    placement: Placement,
+    plan: BackendPlan,
+    store: modelstore.ModelStore | None,
+) -> dict[str, Any]:
+    owner, spec = req.owner, req.spec
+    memory = spec.resources.memory
     container = {
         **plan.container,
         "resources": {
-            "requests": {"cpu": "4", "memory": "32Gi", placement.resource: placement.devices},
-            "limits": {placement.resource: placement.devices},
+            "requests": {
+                "cpu": spec.resources.cpu,
+                "memory": memory,
+                placement.resource: placement.devices,
+            },
+            "limits": {"memory": memory, placement.resource: placement.devices},
         },
     }
+    volumes = plan.volumes
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "fsGroup": 0},
+        "terminationGracePeriodSeconds": 60,
+        "affinity": {"nodeAffinity": placement.node_affinity()},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    if store is not None:
+        # Replicas read the weights the download Job put on the shared volume, never the hub.
+        container["env"] = [*container["env"], {"name": "HF_HUB_OFFLINE", "value": "1"}]
+        volumes = [
+            modelstore.model_volume(store) if v["name"] == "model-cache" else v for v in volumes
+        ]
+        pod_spec["initContainers"] = [modelstore.wait_for_weights(store, plan.container)]
+    pod_spec["containers"] = [container]
+    pod_spec["volumes"] = volumes
+    template_meta: dict[str, Any] = {"labels": owner.labels(COMPONENT)}
+    if plan.pod_annotations:
+        template_meta["annotations"] = plan.pod_annotations
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": owner.metadata(owner.name, COMPONENT),
+        "metadata": owner.metadata(owner.child(), COMPONENT),
         "spec": {
-            "replicas": spec.replicas,
+            "replicas": autoscaling.replicas(
+                spec.replicas, spec.autoscaling, req.observed.get("deployment", {})
+            ),
             "selector": {"matchLabels": owner.selector(COMPONENT)},
             # A new replica needs GPUs the old one holds; surging could deadlock a full pool.
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
             },
-            "template": {
-                "metadata": {
-                    "labels": owner.labels(COMPONENT),
-                    **({"annotations": plan.pod_annotations} if plan.pod_annotations else {}),
-                },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {"runAsNonRoot": True, "fsGroup": 0},
-                    "terminationGracePeriodSeconds": 60,
-                    "affinity": {"nodeAffinity": placement.node_affinity()},
-                    "tolerations": [
-                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-                    ],
-                    "containers": [container],
-                    "volumes": plan.volumes,
-                },
-            },
+            "template": {"metadata": template_meta, "spec": pod_spec},
         },
     }
 
@@ -66,19 +93,32 @@ def service(req: Request[InferenceServiceSpec], ports: list[dict[str, Any]]) -> 
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": owner.metadata(owner.name, COMPONENT),
+        "metadata": owner.metadata(owner.child(), COMPONENT),
         "spec": {"type": "ClusterIP", "selector": owner.selector(COMPONENT), "ports": ports},
     }
+
+
+def autoscaler(
+    req: Request[InferenceServiceSpec], placement: Placement, plan: BackendPlan
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    spec, owner = req.spec.autoscaling, req.owner
+    if spec is None or not spec.enabled or plan.metrics is None:
+        return {}, []
+    name = owner.child()
+    sigs, warnings = autoscaling.signals(
+        spec, plan.metrics, placement, autoscaling.pod_selector(owner, name)
+    )
+    if spec.engine == "keda":
+        return {
+            "autoscaler": autoscaling.scaled_object(owner, name, spec, sigs, COMPONENT)
+        }, warnings
+    hpa = autoscaling.horizontal_pod_autoscaler(owner, name, spec, sigs, COMPONENT)
+    return {"autoscaler": hpa}, warnings
 
 
 def unsupported_yet(spec: InferenceServiceSpec) -> list[str]:
     """Requested features this release does not render yet: said out loud, never dropped."""
     out = []
-    if spec.autoscaling is not None and spec.autoscaling.enabled:
-        out.append(
-            "autoscaling is not rendered yet: replicas stay at spec.replicas "
-            f"({spec.replicas}); no HPA or KEDA ScaledObject is created"
-        )
     if spec.cache.enabled and (spec.cache.strategy != "prefix" or spec.cache.tokenCacheRef):
         out.append(
             f"cache.strategy {spec.cache.strategy}: only the GPU prefix cache is configured; "
@@ -87,31 +127,74 @@ def unsupported_yet(spec: InferenceServiceSpec) -> list[str]:
     return out
 
 
+def backend_ready(
+    req: Request[InferenceServiceSpec], store: modelstore.ModelStore | None
+) -> resource.Condition:
+    observed = req.observed.get("deployment")
+    if store is not None and not is_ready(req.observed.get("model-download")):
+        return resource.Condition(
+            "BackendReady", "False", "DownloadingModel",
+            f"waiting for Job {store.job} to download {req.spec.model.name}",
+        )  # fmt: skip
+    if observed is None:
+        return resource.Condition("BackendReady", "False", "Creating", "Deployment not created yet")
+    status = observed.get("status", {})
+    # Struct numbers arrive as floats.
+    want = int(observed.get("spec", {}).get("replicas", 0))
+    available = int(status.get("availableReplicas", 0))
+    message = f"{available}/{want} replicas available"
+    if is_ready(observed):
+        return resource.Condition("BackendReady", "True", "Available", message)
+    return resource.Condition("BackendReady", "False", "ReplicasUnavailable", message)
+
+
 def compose(req: Request[InferenceServiceSpec]) -> Composed:
     spec, owner = req.spec, req.owner
     try:
         placement = place(spec.gpu)
     except ValueError as err:
         raise ComposeError(str(err)) from err
-    inp = BackendInput(owner, spec, placement)
-    plan = BACKENDS[spec.backend](inp)
-    resources = {
-        "deployment": deployment(req, inp, plan),
+    plan = BACKENDS[spec.backend](BackendInput(owner, spec, placement))
+    store = modelstore.store(owner, spec)
+    resources: dict[str, dict[str, Any]] = {
+        "deployment": deployment(req, placement, plan, store),
         "service": service(req, plan.service_ports),
+        "disruption-budget": monitoring.disruption_budget(owner, owner.child(), COMPONENT),
+        "pod-monitor": monitoring.pod_monitor(
+            owner, owner.child(), COMPONENT, [(plan.metrics_port, plan.metrics_path)]
+        ),
         **plan.resources,
     }
+    if store is not None:
+        resources["model-volume"] = modelstore.claim(owner, spec, store)
+        resources["model-download"] = modelstore.download_job(owner, spec, store, plan.container)
+    scaling, scaling_warnings = autoscaler(req, placement, plan)
+    resources.update(scaling)
+
     observed = req.observed.get("deployment", {})
     port = plan.service_ports[0]["port"]
     status = {
-        "endpoint": f"http://{owner.name}.{owner.namespace}.svc.cluster.local:{port}{plan.api_path}",
+        "endpoint": f"http://{owner.child()}.{owner.namespace}.svc.cluster.local:{port}{plan.api_path}",
         "servedModel": plan.served_model or spec.model.name,
         "backend": spec.backend,
         "gpuResource": placement.resource,
         "gpusPerReplica": placement.devices,
+        "desiredReplicas": observed.get("spec", {}).get("replicas"),
         "readyReplicas": observed.get("status", {}).get("availableReplicas", 0),
     }
-    warnings = [*placement.warnings, *plan.warnings, *unsupported_yet(spec)]
-    return Composed(resources=resources, status=status, warnings=warnings)
+    warnings = [
+        *placement.warnings,
+        *plan.warnings,
+        *scaling_warnings,
+        *modelstore.warnings(spec),
+        *unsupported_yet(spec),
+    ]
+    return Composed(
+        resources=resources,
+        status={k: v for k, v in status.items() if v is not None},
+        warnings=warnings,
+        conditions=[backend_ready(req, store)],
+    )
 
 
 def runner() -> CompositionFunction[InferenceServiceSpec]:

@@ -30,13 +30,13 @@ MAXMEMORY_POLICY: dict[str, str] = {
 
 
 def names(owner: Owner) -> dict[str, str]:
-    base = f"{owner.name}-redis"
+    base = owner.child("redis")
     return {
         "sts": base,
         "svc": base,
-        "headless": f"{base}-headless",
-        "config": f"{base}-config",
-        "secret": f"{base}-auth",
+        "headless": owner.child("redis-headless"),
+        "config": owner.child("redis-config"),
+        "secret": owner.child("redis-auth"),
         "pdb": base,
     }
 

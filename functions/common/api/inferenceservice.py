@@ -8,15 +8,27 @@ from pydantic import Field
 
 from functions.common.api.base import NamedRef, Rule, SecretKeyRef, SpecModel
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES, GPU_TYPES
-from functions.common.quantity import Quantity
+from functions.common.quantity import Duration, Quantity
 
 Backend = Literal["vllm", "triton", "tensorrt-llm"]
 Sharing = Literal["exclusive", "mig", "mps", "timeslice"]
 CacheStrategy = Literal["prefix", "local", "distributed", "hybrid"]
 MetricType = Literal["gpu-utilization", "queue-depth", "latency"]
+AccessMode = Literal["ReadWriteMany", "ReadWriteOnce"]
 
 # Hugging Face repository ids: "org/name" (or a bare legacy name), no "..", no leading "-".
 HF_REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
+
+
+class ModelStorage(SpecModel):
+    enabled: bool = True
+    """Download the weights once into a PersistentVolumeClaim that every replica mounts."""
+    size: Quantity = "100Gi"
+    """Capacity of the model volume; leave room for the weights plus revisions."""
+    storageClassName: Annotated[str | None, Field(max_length=253)] = None
+    """Storage class of the volume; the cluster default when unset."""
+    accessMode: AccessMode = "ReadWriteMany"
+    """ReadWriteMany shares one copy across nodes; ReadWriteOnce suits a single replica."""
 
 
 class Model(SpecModel):
@@ -28,6 +40,8 @@ class Model(SpecModel):
     """Git revision (branch, tag or commit) of the model repository."""
     tokenSecretRef: SecretKeyRef | None = None
     """Secret holding a Hugging Face token, for gated models. Never put the token in the spec."""
+    storage: ModelStorage = Field(default_factory=ModelStorage)
+    """Where the weights are kept between restarts and shared between replicas."""
 
 
 class GPU(SpecModel):
@@ -79,6 +93,19 @@ class AutoscalingMetric(SpecModel):
 class Autoscaling(SpecModel):
     enabled: bool = True
     """Scale replicas between minReplicas and maxReplicas on the metrics below."""
+    engine: Literal["keda", "hpa"] = "keda"
+    """keda: a KEDA ScaledObject with Prometheus triggers; hpa: an autoscaling/v2
+    HorizontalPodAutoscaler on external metrics served by prometheus-adapter."""
+    prometheusAddress: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=512)] = (
+        "http://prometheus-operated.monitoring.svc:9090"
+    )
+    """Prometheus that KEDA queries."""
+    pollingInterval: Annotated[int, Field(ge=5, le=3600)] = 15
+    """Seconds between KEDA's metric queries."""
+    cooldownPeriod: Annotated[int, Field(ge=0, le=86400)] = 300
+    """Seconds without activity before KEDA scales to zero (minReplicas 0 only)."""
+    scaleDownStabilization: Duration = "5m"
+    """How long a lower replica count must be recommended before replicas are removed."""
     minReplicas: Annotated[int, Field(ge=0, le=1000)] = 1
     """Fewest replicas; 0 allows scale to zero."""
     maxReplicas: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -94,7 +121,25 @@ class Autoscaling(SpecModel):
             "minReplicas must be less than or equal to maxReplicas",
             lambda s: s.minReplicas <= s.maxReplicas,
         ),
+        Rule(
+            "self.engine == 'keda' || self.minReplicas >= 1",
+            "minReplicas 0 (scale to zero) needs engine keda; a HorizontalPodAutoscaler "
+            "cannot scale to zero",
+            lambda s: s.engine == "keda" or s.minReplicas >= 1,
+        ),
+        Rule(
+            "self.metrics.all(m, self.metrics.exists_one(n, n.type == m.type))",
+            "each metric type may be listed once",
+            lambda s: len({m.type for m in s.metrics}) == len(s.metrics),
+        ),
     )
+
+
+class Resources(SpecModel):
+    cpu: Quantity = "4"
+    """CPU each replica requests (tokenization, scheduling, HTTP)."""
+    memory: Quantity = "32Gi"
+    """Memory each replica requests and is limited to (weights are staged through it)."""
 
 
 class InferenceServiceSpec(SpecModel):
@@ -110,5 +155,7 @@ class InferenceServiceSpec(SpecModel):
     """GPU placement of each replica."""
     cache: Cache = Field(default_factory=Cache)
     """KV/prefix cache."""
+    resources: Resources = Field(default_factory=Resources)
+    """CPU and memory per replica, besides the GPUs."""
     autoscaling: Autoscaling | None = None
     """Autoscaling on GPU utilization, queue depth or latency."""

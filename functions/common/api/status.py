@@ -18,6 +18,8 @@ class InferenceServiceStatus(SpecModel):
     """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb."""
     gpusPerReplica: int | None = None
     """Devices of gpuResource each replica requests."""
+    desiredReplicas: int | None = None
+    """Replicas the backend Deployment wants (set by the autoscaler when there is one)."""
     readyReplicas: int | None = None
     """Replicas of the backend Deployment that are available."""
     warnings: list[str] = Field(default_factory=list)

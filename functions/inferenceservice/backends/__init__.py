@@ -18,6 +18,16 @@ class BackendInput:
     placement: Placement
 
 
+@dataclass(frozen=True)
+class EngineMetrics:
+    """PromQL over the engine's own metrics; `{sel}` stands for the pods' label matchers."""
+
+    queue_depth: str  # requests waiting for a batch slot, summed over replicas
+    latency_ms: str  # the latency signal, in milliseconds
+    latency_meaning: str  # what latency_ms measures, for status and docs
+    latency_is_ttft: bool = True  # False where the engine reports no time to first token
+
+
 @dataclass
 class BackendPlan:
     """What a backend contributes to the pod and beside it."""
@@ -29,6 +39,7 @@ class BackendPlan:
     pod_annotations: dict[str, str] = field(default_factory=dict)
     served_model: str | None = None  # name clients send; default: the Hugging Face id
     api_path: str = "/v1"  # base path clients call (OpenAI /v1, KServe /v2)
+    metrics: EngineMetrics | None = None
     metrics_path: str = "/metrics"
     metrics_port: str = "http"
     warnings: list[str] = field(default_factory=list)

@@ -12,7 +12,7 @@ import yaml
 from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan
+from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics
 
 # NGC release images are tagged with the bare package version (PyPI tensorrt-llm 1.2.1).
 IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.2.1"
@@ -29,6 +29,16 @@ FREE_GPU_MEMORY_FRACTION = 0.9
 # installed files are world-readable, and every write goes to $HOME=/tmp, /tmp, /dev/shm or the
 # model cache. UID 1000 matches the first user of the Ubuntu base images.
 RUN_AS_USER = 1000
+
+# trtllm-serve's Prometheus names (tensorrt_llm/metrics/collector.py, `trtllm_` prefix).
+METRICS = EngineMetrics(
+    queue_depth="sum(trtllm_num_requests_waiting{{{sel}}})",
+    latency_ms=(
+        "1000 * histogram_quantile(0.9, "
+        "sum by (le) (rate(trtllm_time_to_first_token_seconds_bucket{{{sel}}}[2m])))"
+    ),
+    latency_meaning="p90 time to first token",
+)
 
 
 def engine_config(inp: BackendInput) -> dict[str, Any]:
@@ -52,7 +62,7 @@ def engine_config(inp: BackendInput) -> dict[str, Any]:
 
 def options_file(inp: BackendInput) -> dict[str, Any]:
     data = {CONFIG_KEY: yaml.safe_dump(engine_config(inp), sort_keys=True)}
-    return config_map(inp.owner, f"{inp.owner.name}-trtllm-config", COMPONENT, data)
+    return config_map(inp.owner, inp.owner.child("trtllm-config"), COMPONENT, data)
 
 
 def args(inp: BackendInput) -> list[str]:
@@ -107,6 +117,7 @@ def plan(inp: BackendInput) -> BackendPlan:
         "securityContext": pod.container_security(RUN_AS_USER),
     }
     return BackendPlan(
+        metrics=METRICS,
         container=container,
         volumes=[
             *pod.volumes(pod.shm_size(tp)),

@@ -16,7 +16,7 @@ from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan
+from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics
 
 # NGC tags are <yy.mm>: 26.08 is Triton 2.72.0 with vLLM 0.27.1 (server r26.08 TRITON_VERSION and
 # docs/introduction/compatibility.md). The release-to-tag offset is not +1 per month: r25.07 was
@@ -28,6 +28,17 @@ METRICS_PORT = 8002
 # The NGC image creates `triton-server` with UID/GID 1000 (server build.py asserts the id) and
 # leaves its files root-owned but world-readable, so it runs as 1000 with GID 0.
 RUN_AS_USER = 1000
+
+# Triton's own metrics (server docs/user_guide/metrics.md); it reports no time to first token.
+METRICS = EngineMetrics(
+    queue_depth="sum(nv_inference_pending_request_count{{{sel}}})",
+    latency_ms=(
+        "sum(rate(nv_inference_queue_duration_us{{{sel}}}[2m])) / 1000"
+        " / clamp_min(sum(rate(nv_inference_request_success{{{sel}}}[2m])), 1e-9)"
+    ),
+    latency_meaning="average queue time (Triton reports no time to first token)",
+    latency_is_ttft=False,
+)
 COMPONENT = "inference-server"  # same component as the Deployment beside it (fn.COMPONENT)
 VOLUME = "model-repository"
 # Not under /models: that is the model-cache volume, which may later be a shared or read-only
@@ -127,7 +138,7 @@ def config_map_key(path: str) -> str:
 
 def repository(inp: BackendInput, files: dict[str, str]) -> dict[str, Any]:
     data = {config_map_key(path): content for path, content in sorted(files.items())}
-    return config_map(inp.owner, f"{inp.owner.name}-model-repository", COMPONENT, data)
+    return config_map(inp.owner, inp.owner.child("model-repository"), COMPONENT, data)
 
 
 def repository_volume(cm: dict[str, Any], name: str, files: dict[str, str]) -> dict[str, Any]:
@@ -179,6 +190,7 @@ def plan(inp: BackendInput) -> BackendPlan:
         "securityContext": pod.container_security(RUN_AS_USER),
     }
     return BackendPlan(
+        metrics=METRICS,
         container=container,
         volumes=[*pod.volumes(pod.shm_size(tp)), repository_volume(cm, name, files)],
         resources={"model-repository": cm},

@@ -5,12 +5,22 @@ from __future__ import annotations
 from functions.common.probes import serving_probes
 from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan
+from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics
 
 IMAGE = "vllm/vllm-openai:v0.33.0"
 PORT = 8000
 # The image ships a `vllm` user (UID 2000, GID 0) for non-root runs.
 RUN_AS_USER = 2000
+
+# vLLM >= 0.12 names (vllm/v1/metrics/loggers.py); counters and histograms as scraped.
+METRICS = EngineMetrics(
+    queue_depth="sum(vllm:num_requests_waiting{{{sel}}})",
+    latency_ms=(
+        "1000 * histogram_quantile(0.9, "
+        "sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{sel}}}[2m])))"
+    ),
+    latency_meaning="p90 time to first token",
+)
 
 
 def args(inp: BackendInput) -> list[str]:
@@ -64,6 +74,7 @@ def plan(inp: BackendInput) -> BackendPlan:
             "cache.enabled and cache.prefixCacheSize to bound each replica's KV cache"
         )
     return BackendPlan(
+        metrics=METRICS,
         warnings=warnings,
         container=container,
         volumes=pod.volumes(pod.shm_size(tp)),

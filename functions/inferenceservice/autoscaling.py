@@ -1,0 +1,185 @@
+"""Autoscaling: a KEDA ScaledObject (default) or an autoscaling/v2 HPA on the engine's metrics.
+
+Signals and their PromQL:
+  queue-depth      requests waiting for a batch slot, per replica (the engine's own gauge)
+  latency          the engine's p90 time to first token (Triton: average queue time), ms
+  gpu-utilization  DCGM exporter's GPU utilization of the replicas' pods, percent
+Queries select the Deployment's pods by namespace and pod name, labels Prometheus adds to every
+series it scrapes through a PodMonitor or dcgm-exporter's pod mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from functions.common.api.inferenceservice import Autoscaling, AutoscalingMetric
+from functions.common.meta import Owner
+from functions.common.quantity import duration_seconds
+from functions.inferenceservice.backends import EngineMetrics
+from functions.inferenceservice.placement import Placement
+
+KEDA_API = "keda.sh/v1alpha1"
+# External metric names the HPA asks prometheus-adapter for (rules in docs/prometheus-adapter.yaml).
+HPA_METRIC = {
+    "queue-depth": "inference_ai_queue_depth",
+    "latency": "inference_ai_latency_milliseconds",
+    "gpu-utilization": "inference_ai_gpu_utilization_percent",
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    type: str
+    query: str
+    target: int
+    per_replica: bool  # KEDA AverageValue (divide by replicas) vs Value
+
+
+def pod_selector(owner: Owner, deployment: str) -> str:
+    # Pods of a Deployment are named <deployment>-<replicaset hash>-<5 chars>. Names hold only
+    # [a-z0-9.-]; a dot is the one regex metacharacter, escaped for the regex inside a PromQL
+    # string (where the backslash itself must be doubled).
+    pattern = deployment.replace(".", "\\\\.")
+    return f'namespace="{owner.namespace}",pod=~"{pattern}-[a-z0-9]+-[a-z0-9]+"'
+
+
+def gpu_utilization_query(sel: str, placement: Placement) -> tuple[str, list[str]]:
+    if placement.resource.startswith("nvidia.com/mig-"):
+        # DCGM_FI_DEV_GPU_UTIL is not reported per MIG instance; graphics-engine activity is.
+        return f"100 * avg(DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{sel}}})", [
+            "autoscaling on gpu-utilization with MIG: DCGM has no per-instance GPU_UTIL, so the "
+            "query uses DCGM_FI_PROF_GR_ENGINE_ACTIVE (needs DCGM profiling metrics enabled)"
+        ]
+    warnings = []
+    if placement.shared:
+        warnings.append(
+            "autoscaling on gpu-utilization with a shared GPU: DCGM reports the whole GPU, "
+            "including other pods' work, so utilization overstates this service's load"
+        )
+    return f"avg(DCGM_FI_DEV_GPU_UTIL{{{sel}}})", warnings
+
+
+def signals(
+    spec: Autoscaling, metrics: EngineMetrics, placement: Placement, sel: str
+) -> tuple[list[Signal], list[str]]:
+    out: list[Signal] = []
+    warnings: list[str] = []
+    for metric in spec.metrics:
+        out.append(signal(metric, metrics, placement, sel, warnings))
+    return out, warnings
+
+
+def signal(
+    metric: AutoscalingMetric,
+    metrics: EngineMetrics,
+    placement: Placement,
+    sel: str,
+    warnings: list[str],
+) -> Signal:
+    if metric.type == "queue-depth":
+        return Signal(metric.type, metrics.queue_depth.format(sel=sel), metric.target, True)
+    if metric.type == "latency":
+        if not metrics.latency_is_ttft:
+            warnings.append(f"autoscaling on latency uses {metrics.latency_meaning}")
+        return Signal(metric.type, metrics.latency_ms.format(sel=sel), metric.target, False)
+    query, more = gpu_utilization_query(sel, placement)
+    warnings.extend(more)
+    return Signal(metric.type, query, metric.target, False)
+
+
+def scaled_object(
+    owner: Owner, deployment: str, spec: Autoscaling, sigs: list[Signal], component: str
+) -> dict[str, Any]:
+    stabilization = int(duration_seconds(spec.scaleDownStabilization))
+    body: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "pollingInterval": spec.pollingInterval,
+        "cooldownPeriod": spec.cooldownPeriod,
+        "minReplicaCount": spec.minReplicas,
+        "maxReplicaCount": spec.maxReplicas,
+        "advanced": {
+            "horizontalPodAutoscalerConfig": {
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": stabilization}}
+            }
+        },
+        "triggers": [keda_trigger(spec, s) for s in sigs],
+    }
+    if spec.minReplicas == 0:
+        # A fresh replica loads weights for minutes; don't scale it away before it served.
+        body["initialCooldownPeriod"] = 600
+    return {
+        "apiVersion": KEDA_API,
+        "kind": "ScaledObject",
+        "metadata": owner.metadata(deployment, component),
+        "spec": body,
+    }
+
+
+def keda_trigger(spec: Autoscaling, s: Signal) -> dict[str, Any]:
+    metadata = {
+        "serverAddress": spec.prometheusAddress,
+        "query": s.query,
+        "threshold": str(s.target),
+    }
+    if s.type == "queue-depth":
+        # From zero replicas, one waiting request is enough to start a replica.
+        metadata["activationThreshold"] = "0"
+    return {
+        "type": "prometheus",
+        "name": s.type,
+        "metricType": "AverageValue" if s.per_replica else "Value",
+        "metadata": metadata,
+    }
+
+
+def horizontal_pod_autoscaler(
+    owner: Owner, deployment: str, spec: Autoscaling, sigs: list[Signal], component: str
+) -> dict[str, Any]:
+    selector = {"namespace": owner.namespace or "", "deployment": deployment}
+    metrics = []
+    for s in sigs:
+        target: dict[str, Any] = (
+            {"type": "AverageValue", "averageValue": str(s.target)}
+            if s.per_replica
+            else {"type": "Value", "value": str(s.target)}
+        )
+        metrics.append(
+            {
+                "type": "External",
+                "external": {
+                    "metric": {
+                        "name": HPA_METRIC[s.type],
+                        "selector": {"matchLabels": selector},
+                    },
+                    "target": target,
+                },
+            }
+        )
+    stabilization = int(duration_seconds(spec.scaleDownStabilization))
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": owner.metadata(deployment, component),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+            "minReplicas": spec.minReplicas,
+            "maxReplicas": spec.maxReplicas,
+            "metrics": metrics,
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": stabilization}},
+        },
+    }
+
+
+def replicas(spec_replicas: int, spec: Autoscaling | None, observed: dict[str, Any]) -> int:
+    """Replicas the function writes into the Deployment.
+
+    With an autoscaler, the autoscaler owns the count: the function echoes what it observes so
+    it never undoes a scaling decision, and only picks the first count (clamped to the bounds).
+    """
+    if spec is None or not spec.enabled:
+        return spec_replicas
+    current = observed.get("spec", {}).get("replicas")
+    if current is not None:
+        return int(current)
+    return min(max(spec_replicas, spec.minReplicas, 1 if spec.minReplicas else 0), spec.maxReplicas)

@@ -1,0 +1,35 @@
+"""Scraping and disruption: a prometheus-operator PodMonitor and a PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.common.meta import Owner
+
+
+def pod_monitor(
+    owner: Owner, name: str, component: str, endpoints: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """PodMonitor for the given (port name, path) endpoints of the backend pods."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": owner.metadata(name, component),
+        "spec": {
+            "selector": {"matchLabels": owner.selector(component)},
+            "podMetricsEndpoints": [
+                {"port": port, "path": path, "interval": "15s"} for port, path in endpoints
+            ],
+        },
+    }
+
+
+def disruption_budget(owner: Owner, name: str, component: str) -> dict[str, Any]:
+    # One replica at a time: voluntary evictions (drains, upgrades) never take the service down
+    # while more than one replica runs.
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": owner.metadata(name, component),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": owner.selector(component)}},
+    }

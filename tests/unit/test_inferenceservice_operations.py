@@ -1,0 +1,250 @@
+"""InferenceService around the Deployment: autoscaling, model download, disruption, scraping,
+names and conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from functions.common.meta import child_name
+from tests.fnharness import example, run, with_spec
+
+SAMPLE = example("llama-70b.yaml")
+EXCLUSIVE = example("llama-8b-h100-exclusive.yaml")
+SCALING = {"minReplicas": 1, "maxReplicas": 4, "metrics": [{"type": "queue-depth", "target": 5}]}
+
+
+def scaled(backend: str = "vllm", **autoscaling: Any) -> dict[str, Any]:
+    return with_spec(EXCLUSIVE, backend=backend, autoscaling={**SCALING, **autoscaling})
+
+
+def trigger(doc: dict[str, Any], kind: str = "queue-depth") -> dict[str, Any]:
+    obj = run(doc).resources["autoscaler"]
+    assert obj["kind"] == "ScaledObject"
+    return next(t for t in obj["spec"]["triggers"] if t["name"] == kind)
+
+
+SEL = 'namespace="team-a",pod=~"llama-8b-[a-z0-9]+-[a-z0-9]+"'
+
+
+@pytest.mark.parametrize(
+    ("backend", "query"),
+    [
+        ("vllm", f"sum(vllm:num_requests_waiting{{{SEL}}})"),
+        ("triton", f"sum(nv_inference_pending_request_count{{{SEL}}})"),
+        ("tensorrt-llm", f"sum(trtllm_num_requests_waiting{{{SEL}}})"),
+    ],
+)
+def test_queue_depth_scales_on_each_engines_waiting_requests_per_replica(
+    backend: str, query: str
+) -> None:
+    t = trigger(scaled(backend))
+    assert t["type"] == "prometheus"
+    assert t["metricType"] == "AverageValue"
+    assert t["metadata"]["query"] == query
+    assert t["metadata"]["threshold"] == "5"
+    assert t["metadata"]["serverAddress"] == "http://prometheus-operated.monitoring.svc:9090"
+
+
+@pytest.mark.parametrize(
+    ("backend", "metric", "warned"),
+    [
+        ("vllm", "vllm:time_to_first_token_seconds_bucket", False),
+        ("tensorrt-llm", "trtllm_time_to_first_token_seconds_bucket", False),
+        ("triton", "nv_inference_queue_duration_us", True),
+    ],
+)
+def test_latency_uses_time_to_first_token_or_says_what_it_uses(
+    backend: str, metric: str, warned: bool
+) -> None:
+    doc = scaled(backend, metrics=[{"type": "latency", "target": 500}])
+    t = trigger(doc, "latency")
+    assert metric in t["metadata"]["query"]
+    assert t["metricType"] == "Value"
+    assert any("average queue time" in w for w in run(doc).warnings) is warned
+
+
+@pytest.mark.parametrize(
+    ("gpu", "metric", "warning"),
+    [
+        ({"type": "nvidia-h100", "count": 1}, "DCGM_FI_DEV_GPU_UTIL", None),
+        ({"type": "nvidia-a100", "sharing": "mig", "migProfile": "3g.40gb"},
+         "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "no per-instance GPU_UTIL"),
+        ({"type": "nvidia-l4", "sharing": "timeslice"}, "DCGM_FI_DEV_GPU_UTIL",
+         "utilization overstates"),
+    ],
+)  # fmt: skip
+def test_gpu_utilization_reads_dcgm_and_names_its_limits(
+    gpu: dict[str, Any], metric: str, warning: str | None
+) -> None:
+    doc = with_spec(scaled(metrics=[{"type": "gpu-utilization", "target": 80}]), gpu=gpu)
+    t = trigger(doc, "gpu-utilization")
+    assert metric in t["metadata"]["query"]
+    warnings = run(doc).warnings
+    if warning:
+        assert any(warning in w for w in warnings)
+    else:
+        assert not any("gpu-utilization" in w for w in warnings)
+
+
+def test_scaled_object_targets_the_deployment_with_the_specs_bounds() -> None:
+    obj = run(scaled(pollingInterval=30, cooldownPeriod=120)).resources["autoscaler"]
+    assert obj["apiVersion"] == "keda.sh/v1alpha1"
+    spec = obj["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "llama-8b",
+    }
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 4)
+    assert (spec["pollingInterval"], spec["cooldownPeriod"]) == (30, 120)
+    behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert "initialCooldownPeriod" not in spec
+
+
+def test_scale_to_zero_waits_for_the_first_replica_and_activates_on_one_request() -> None:
+    obj = run(scaled(minReplicas=0)).resources["autoscaler"]
+    assert obj["spec"]["initialCooldownPeriod"] == 600
+    assert obj["spec"]["triggers"][0]["metadata"]["activationThreshold"] == "0"
+
+
+def test_hpa_engine_renders_external_metrics() -> None:
+    obj = run(scaled(engine="hpa")).resources["autoscaler"]
+    assert (obj["apiVersion"], obj["kind"]) == ("autoscaling/v2", "HorizontalPodAutoscaler")
+    (metric,) = obj["spec"]["metrics"]
+    assert metric["type"] == "External"
+    assert metric["external"]["metric"]["name"] == "inference_ai_queue_depth"
+    assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "5"}
+    assert (obj["spec"]["minReplicas"], obj["spec"]["maxReplicas"]) == (1, 4)
+
+
+@pytest.mark.parametrize(
+    ("observed_replicas", "expected"),
+    [(None, 2), (7, 7), (1, 1)],
+)
+def test_the_autoscaler_owns_replicas_once_the_deployment_exists(
+    observed_replicas: int | None, expected: int
+) -> None:
+    observed = {}
+    if observed_replicas is not None:
+        observed = {"deployment": {"kind": "Deployment", "spec": {"replicas": observed_replicas}}}
+    dep = run(scaled(), observed=observed).resources["deployment"]
+    assert dep["spec"]["replicas"] == expected
+
+
+def test_without_autoscaling_replicas_follow_the_spec() -> None:
+    observed = {"deployment": {"kind": "Deployment", "spec": {"replicas": 7}}}
+    res = run(EXCLUSIVE, observed=observed)
+    assert res.resources["deployment"]["spec"]["replicas"] == 2
+    assert "autoscaler" not in res.resources
+
+
+def test_weights_download_once_into_a_shared_volume() -> None:
+    res = run(SAMPLE).resources
+    pvc, job = res["model-volume"], res["model-download"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "100Gi"
+    job_pod = job["spec"]["template"]["spec"]
+    assert job_pod["volumes"][1]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    download = job_pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in download["env"]}
+    assert env["MODEL"] == "meta-llama/Llama-2-70b"
+    assert download["image"] == "vllm/vllm-openai:v0.33.0"
+    pod = res["deployment"]["spec"]["template"]["spec"]
+    (wait,) = pod["initContainers"]
+    assert {e["name"]: e["value"] for e in wait["env"]}["MARKER"] == env["MARKER"]
+    serving_env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert serving_env["HF_HUB_OFFLINE"] == "1"
+    assert {
+        "name": "model-cache",
+        "persistentVolumeClaim": {"claimName": "llama-70b-models"},
+    } in pod["volumes"]
+
+
+def test_a_new_revision_downloads_again() -> None:
+    first = run(SAMPLE).resources["model-download"]["metadata"]["name"]
+    second = run(with_spec(SAMPLE, **{"model.revision": "main"})).resources["model-download"]
+    assert first != second["metadata"]["name"]
+
+
+def test_without_storage_each_replica_downloads_itself() -> None:
+    res = run(with_spec(SAMPLE, **{"model.storage": {"enabled": False}})).resources
+    assert "model-volume" not in res
+    assert "model-download" not in res
+    pod = res["deployment"]["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert {"name": "model-cache", "emptyDir": {}} in pod["volumes"]
+
+
+def test_read_write_once_with_several_replicas_is_flagged() -> None:
+    doc = with_spec(SAMPLE, **{"model.storage": {"accessMode": "ReadWriteOnce"}})
+    assert any("ReadWriteOnce" in w for w in run(doc).warnings)
+
+
+@pytest.mark.parametrize(
+    ("backend", "port", "path"),
+    [("vllm", "http", "/metrics"), ("triton", "metrics", "/metrics"),
+     ("tensorrt-llm", "http", "/prometheus/metrics")],
+)  # fmt: skip
+def test_pod_monitor_scrapes_each_engines_prometheus_endpoint(
+    backend: str, port: str, path: str
+) -> None:
+    res = run(with_spec(EXCLUSIVE, backend=backend)).resources
+    pm = res["pod-monitor"]
+    assert pm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert (
+        pm["spec"]["podMetricsEndpoints"][0] | {"port": port, "path": path}
+        == pm["spec"]["podMetricsEndpoints"][0]
+    )
+    assert (
+        pm["spec"]["selector"]["matchLabels"]
+        == res["deployment"]["spec"]["selector"]["matchLabels"]
+    )
+
+
+def test_disruption_budget_lets_one_replica_go_at_a_time() -> None:
+    pdb = run(SAMPLE).resources["disruption-budget"]
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_long_claim_names_stay_within_63_characters_and_distinct() -> None:
+    long = "a" * 70
+    names = {child_name(long), child_name(long + "b"), child_name(long, "models")}
+    assert len(names) == 3
+    assert all(len(n) <= 63 for n in names)
+    doc = {**SAMPLE, "metadata": {"name": "x" * 80}}
+    for obj in run(doc).resources.values():
+        assert len(obj["metadata"]["name"]) <= 63
+        for value in obj["metadata"]["labels"].values():
+            assert len(value) <= 63
+
+
+@pytest.mark.parametrize(
+    ("observed", "status", "reason"),
+    [
+        ({}, "False", "DownloadingModel"),
+        ({"model-download": {"kind": "Job", "status": {"conditions": [
+            {"type": "Complete", "status": "True"}]}}}, "False", "Creating"),
+        ({"model-download": {"kind": "Job", "status": {"conditions": [
+            {"type": "Complete", "status": "True"}]}},
+          "deployment": {"kind": "Deployment", "spec": {"replicas": 3},
+                         "status": {"availableReplicas": 3, "conditions": [
+                             {"type": "Available", "status": "True"}]}}}, "True", "Available"),
+    ],
+)  # fmt: skip
+def test_backend_ready_condition_says_what_it_waits_for(
+    observed: dict[str, Any], status: str, reason: str
+) -> None:
+    res = run(SAMPLE, observed=observed, capabilities=(fnv1.CAPABILITY_CONDITIONS,))
+    (cond,) = [c for c in res.raw.conditions if c.type == "BackendReady"]
+    want = {"True": fnv1.STATUS_CONDITION_TRUE, "False": fnv1.STATUS_CONDITION_FALSE}[status]
+    assert (cond.status, cond.reason) == (want, reason)
+
+
+def test_dots_in_names_are_escaped_for_the_promql_regex() -> None:
+    doc = {**scaled(), "metadata": {"name": "llama.v2", "namespace": "team-a"}}
+    query = trigger(doc)["metadata"]["query"]
+    assert 'pod=~"llama\\\\.v2-[a-z0-9]+-[a-z0-9]+"' in query
