@@ -4,8 +4,8 @@ Signals and their PromQL:
   queue-depth      requests waiting for a batch slot, per replica (the engine's own gauge)
   latency          the engine's p90 time to first token (Triton: average queue time), ms
   gpu-utilization  DCGM exporter's GPU utilization of the replicas' pods, percent
-Queries select the Deployment's pods by namespace and pod name, labels Prometheus adds to every
-series it scrapes through a PodMonitor or dcgm-exporter's pod mapping.
+Engine series are selected by namespace and the `inference_ai_service` label our PodMonitor
+adds; DCGM series (dcgm-exporter's pod mapping) by namespace and pod name.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from functions.common.api.inferenceservice import Autoscaling, AutoscalingMetric
+from functions.common.api.inferenceservice import Autoscaling
 from functions.common.meta import Owner
 from functions.common.quantity import duration_seconds
 from functions.inferenceservice.backends import EngineMetrics
+from functions.inferenceservice.monitoring import SERVICE_LABEL
 from functions.inferenceservice.placement import Placement
 
 KEDA_API = "keda.sh/v1alpha1"
-# External metric names the HPA asks prometheus-adapter for (rules in docs/prometheus-adapter.yaml).
+# External metric names the HPA asks prometheus-adapter for (rules: docs/prometheus-adapter.yaml).
 HPA_METRIC = {
     "queue-depth": "inference_ai_queue_depth",
     "latency": "inference_ai_latency_milliseconds",
-    "gpu-utilization": "inference_ai_gpu_utilization_percent",
 }
 
 
@@ -34,6 +34,10 @@ class Signal:
     query: str
     target: int
     per_replica: bool  # KEDA AverageValue (divide by replicas) vs Value
+
+
+def service_selector(owner: Owner, deployment: str) -> str:
+    return f'namespace="{owner.namespace}",{SERVICE_LABEL}="{deployment}"'
 
 
 def pod_selector(owner: Owner, deployment: str) -> str:
@@ -61,31 +65,32 @@ def gpu_utilization_query(sel: str, placement: Placement) -> tuple[str, list[str
 
 
 def signals(
-    spec: Autoscaling, metrics: EngineMetrics, placement: Placement, sel: str
+    spec: Autoscaling, metrics: EngineMetrics, placement: Placement, owner: Owner, name: str
 ) -> tuple[list[Signal], list[str]]:
     out: list[Signal] = []
     warnings: list[str] = []
+    engine_sel, pod_sel = service_selector(owner, name), pod_selector(owner, name)
     for metric in spec.metrics:
-        out.append(signal(metric, metrics, placement, sel, warnings))
+        if metric.type == "queue-depth":
+            query = metrics.queue_depth.format(sel=engine_sel)
+            out.append(Signal(metric.type, query, metric.target, True))
+        elif metric.type == "latency":
+            if not metrics.latency_is_ttft:
+                warnings.append(f"autoscaling on latency uses {metrics.latency_meaning}")
+            query = metrics.latency_ms.format(sel=engine_sel)
+            out.append(Signal(metric.type, query, metric.target, False))
+        elif spec.engine == "hpa":
+            # DCGM series carry pod names, not our service label, and an external-metric
+            # selector cannot match pod names by pattern.
+            warnings.append(
+                "autoscaling on gpu-utilization needs engine keda; the HorizontalPodAutoscaler "
+                "leaves it out"
+            )
+        else:
+            query, more = gpu_utilization_query(pod_sel, placement)
+            warnings.extend(more)
+            out.append(Signal(metric.type, query, metric.target, False))
     return out, warnings
-
-
-def signal(
-    metric: AutoscalingMetric,
-    metrics: EngineMetrics,
-    placement: Placement,
-    sel: str,
-    warnings: list[str],
-) -> Signal:
-    if metric.type == "queue-depth":
-        return Signal(metric.type, metrics.queue_depth.format(sel=sel), metric.target, True)
-    if metric.type == "latency":
-        if not metrics.latency_is_ttft:
-            warnings.append(f"autoscaling on latency uses {metrics.latency_meaning}")
-        return Signal(metric.type, metrics.latency_ms.format(sel=sel), metric.target, False)
-    query, more = gpu_utilization_query(sel, placement)
-    warnings.extend(more)
-    return Signal(metric.type, query, metric.target, False)
 
 
 def scaled_object(
@@ -136,7 +141,7 @@ def keda_trigger(spec: Autoscaling, s: Signal) -> dict[str, Any]:
 def horizontal_pod_autoscaler(
     owner: Owner, deployment: str, spec: Autoscaling, sigs: list[Signal], component: str
 ) -> dict[str, Any]:
-    selector = {"namespace": owner.namespace or "", "deployment": deployment}
+    selector = {SERVICE_LABEL: deployment}
     metrics = []
     for s in sigs:
         target: dict[str, Any] = (

@@ -105,9 +105,7 @@ def autoscaler(
     if spec is None or not spec.enabled or plan.metrics is None:
         return {}, []
     name = owner.child()
-    sigs, warnings = autoscaling.signals(
-        spec, plan.metrics, placement, autoscaling.pod_selector(owner, name)
-    )
+    sigs, warnings = autoscaling.signals(spec, plan.metrics, placement, owner, name)
     if spec.engine == "keda":
         return {
             "autoscaler": autoscaling.scaled_object(owner, name, spec, sigs, COMPONENT)

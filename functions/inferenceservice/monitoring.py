@@ -6,11 +6,21 @@ from typing import Any
 
 from functions.common.meta import Owner
 
+# Label every scraped series carries: the InferenceService it belongs to. Autoscaling queries
+# and prometheus-adapter rules select on it instead of guessing from pod names.
+SERVICE_LABEL = "inference_ai_service"
+
 
 def pod_monitor(
     owner: Owner, name: str, component: str, endpoints: list[tuple[str, str]]
 ) -> dict[str, Any]:
     """PodMonitor for the given (port name, path) endpoints of the backend pods."""
+    relabel = [
+        {
+            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+            "targetLabel": SERVICE_LABEL,
+        }
+    ]
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
@@ -18,7 +28,8 @@ def pod_monitor(
         "spec": {
             "selector": {"matchLabels": owner.selector(component)},
             "podMetricsEndpoints": [
-                {"port": port, "path": path, "interval": "15s"} for port, path in endpoints
+                {"port": port, "path": path, "interval": "15s", "relabelings": relabel}
+                for port, path in endpoints
             ],
         },
     }

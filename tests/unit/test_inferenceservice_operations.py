@@ -26,7 +26,7 @@ def trigger(doc: dict[str, Any], kind: str = "queue-depth") -> dict[str, Any]:
     return next(t for t in obj["spec"]["triggers"] if t["name"] == kind)
 
 
-SEL = 'namespace="team-a",pod=~"llama-8b-[a-z0-9]+-[a-z0-9]+"'
+SEL = 'namespace="team-a",inference_ai_service="llama-8b"'
 
 
 @pytest.mark.parametrize(
@@ -112,11 +112,20 @@ def test_scale_to_zero_waits_for_the_first_replica_and_activates_on_one_request(
 
 
 def test_hpa_engine_renders_external_metrics() -> None:
-    obj = run(scaled(engine="hpa")).resources["autoscaler"]
+    doc = scaled(
+        engine="hpa",
+        metrics=[{"type": "queue-depth", "target": 5}, {"type": "gpu-utilization", "target": 80}],
+    )
+    res = run(doc)
+    assert any("gpu-utilization needs engine keda" in w for w in res.warnings)
+    obj = res.resources["autoscaler"]
     assert (obj["apiVersion"], obj["kind"]) == ("autoscaling/v2", "HorizontalPodAutoscaler")
     (metric,) = obj["spec"]["metrics"]
     assert metric["type"] == "External"
-    assert metric["external"]["metric"]["name"] == "inference_ai_queue_depth"
+    assert metric["external"]["metric"] == {
+        "name": "inference_ai_queue_depth",
+        "selector": {"matchLabels": {"inference_ai_service": "llama-8b"}},
+    }
     assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "5"}
     assert (obj["spec"]["minReplicas"], obj["spec"]["maxReplicas"]) == (1, 4)
 
@@ -245,6 +254,9 @@ def test_backend_ready_condition_says_what_it_waits_for(
 
 
 def test_dots_in_names_are_escaped_for_the_promql_regex() -> None:
-    doc = {**scaled(), "metadata": {"name": "llama.v2", "namespace": "team-a"}}
-    query = trigger(doc)["metadata"]["query"]
+    doc = {
+        **scaled(metrics=[{"type": "gpu-utilization", "target": 80}]),
+        "metadata": {"name": "llama.v2", "namespace": "team-a"},
+    }
+    query = trigger(doc, "gpu-utilization")["metadata"]["query"]
     assert 'pod=~"llama\\\\.v2-[a-z0-9]+-[a-z0-9]+"' in query
