@@ -87,6 +87,7 @@ def run(
     composite: dict[str, Any],
     observed: dict[str, dict[str, Any]] | None = None,
     capabilities: tuple[int, ...] = (),
+    required: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Result:
     req = fnv1.RunFunctionRequest(
         meta=fnv1.RequestMeta(capabilities=list(capabilities)),
@@ -97,5 +98,11 @@ def run(
                 for name, obj in (observed or {}).items()
             },
         ),
+        required_resources={
+            name: fnv1.Resources(
+                items=[fnv1.Resource(resource=resource.dict_to_struct(o)) for o in objs]
+            )
+            for name, objs in (required or {}).items()
+        },
     )
     return Result(RUNNERS[composite["kind"].removeprefix("X")].run(req))

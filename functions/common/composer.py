@@ -54,6 +54,8 @@ class Request(Generic[S]):
     spec: S
     observed: Mapping[str, dict[str, Any]]
     required: Mapping[str, list[dict[str, Any]]]
+    composite: Mapping[str, Any] = field(default_factory=dict)
+    """The observed composite as sent (e.g. to tell the v1 and v2 XR shapes apart)."""
 
 
 @dataclass
@@ -140,7 +142,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             for name in sorted({*req.required_resources, *req.extra_resources})
         }
         try:
-            out = self.compose(Request(owner, spec, observed, required))  # type: ignore[arg-type]
+            out = self.compose(Request(owner, spec, observed, required, composite))  # type: ignore[arg-type]
         except ComposeError as err:
             log.info("cannot compose", error=str(err))
             response.fatal(rsp, str(err))

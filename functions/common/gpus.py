@@ -2,7 +2,13 @@
 
 Sources: NVIDIA MIG user guide ("Supported MIG Profiles", `nvidia-smi mig -lgipp` placements),
 GPU feature discovery's `nvidia.com/gpu.product` values, mig-parted device-filter ids.
-Geometry marked `inferred=True` is derived from memory-slice ratios, not from an NVML dump.
+Geometry marked `inferred=True` is derived from memory-slice ratios, not from an NVML dump
+(B200/GB200: the DRA driver's partition table; confirm with
+`nvmlDeviceGetGpuInstancePossiblePlacements`).
+
+Profiles are keyed by (model, name): the same name means different shapes on different models
+(`1g.24gb` is the two-memory-slice 1g on H100 NVL). `MigClass.nvml_profile` is the
+model-independent key (NVML `GPU_INSTANCE_PROFILE_*` enum).
 """
 
 from __future__ import annotations
@@ -20,26 +26,35 @@ class MigClass:
     memory_slices: int
     starts: tuple[int, ...]  # legal first memory slice
     max_per_gpu: int
+    nvml_profile: int  # NVML GPU_INSTANCE_PROFILE_* enum value
+    smi_id: int | None = None  # `nvidia-smi mig -lgip` profile id (7-slot GPUs)
+
+    @property
+    def media_extensions(self) -> bool:
+        """`+me` shapes own the GPU's media engines: at most one such instance per GPU."""
+        return self.key.endswith("+me")
 
 
 # 7 compute x 8 memory slices: A100, H100, H200, GH200, B200, GB200.
 _SEVEN_SLOT = (
-    MigClass("1g", 1, 1, (0, 1, 2, 3, 4, 5, 6), 7),
-    MigClass("1g+me", 1, 1, (0, 1, 2, 3, 4, 5, 6), 1),
-    MigClass("1g.2x", 1, 2, (0, 2, 4, 6), 4),
-    MigClass("2g", 2, 2, (0, 2, 4), 3),
-    MigClass("3g", 3, 4, (0, 4), 2),
-    MigClass("4g", 4, 4, (0,), 1),
-    MigClass("7g", 7, 8, (0,), 1),
+    MigClass("1g", 1, 1, (0, 1, 2, 3, 4, 5, 6), 7, nvml_profile=0, smi_id=19),
+    MigClass("1g+me", 1, 1, (0, 1, 2, 3, 4, 5, 6), 1, nvml_profile=7, smi_id=20),
+    MigClass("1g.2x", 1, 2, (0, 2, 4, 6), 4, nvml_profile=9, smi_id=15),
+    MigClass("2g", 2, 2, (0, 2, 4), 3, nvml_profile=1, smi_id=14),
+    MigClass("3g", 3, 4, (0, 4), 2, nvml_profile=2, smi_id=9),
+    MigClass("4g", 4, 4, (0,), 1, nvml_profile=3, smi_id=5),
+    MigClass("7g", 7, 8, (0,), 1, nvml_profile=4, smi_id=0),
 )
-# 4 compute x 4 memory slices: A30.
+# 4 compute x 4 memory slices: A30 (2g+me needs R525+).
 _FOUR_SLOT = (
-    MigClass("1g", 1, 1, (0, 1, 2, 3), 4),
-    MigClass("1g+me", 1, 1, (0, 1, 2, 3), 1),
-    MigClass("2g", 2, 2, (0, 2), 2),
-    MigClass("2g+me", 2, 2, (0, 2), 1),
-    MigClass("4g", 4, 4, (0,), 1),
+    MigClass("1g", 1, 1, (0, 1, 2, 3), 4, nvml_profile=0),
+    MigClass("1g+me", 1, 1, (0, 1, 2, 3), 1, nvml_profile=7),
+    MigClass("2g", 2, 2, (0, 2), 2, nvml_profile=1),
+    MigClass("2g+me", 2, 2, (0, 2), 1, nvml_profile=8),
+    MigClass("4g", 4, 4, (0,), 1, nvml_profile=3),
 )
+# mig-parted's `all-balanced` layout per geometry [mig-parted pkg/mig/builder/balanced.go].
+_BALANCED = {7: {"1g": 2, "2g": 1, "3g": 1}, 4: {"1g": 2, "2g": 1}}
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,19 @@ class GPUModel:
 
     def profile(self, name: str) -> MigProfile | None:
         return next((p for p in self.profiles if p.name == name), None)
+
+    def profile_of_shape(self, key: str) -> MigProfile | None:
+        return next((p for p in self.profiles if p.shape.key == key), None)
+
+    @property
+    def balanced(self) -> dict[str, int]:
+        """mig-parted's `all-balanced` layout for one GPU of this model (profile -> count)."""
+        out = {}
+        for key, count in _BALANCED.get(self.compute_slices, {}).items():
+            profile = self.profile_of_shape(key)
+            if profile is not None:
+                out[profile.name] = count
+        return out
 
 
 def _seven_slot(sizes: tuple[int, int, int, int, int, int]) -> tuple[MigProfile, ...]:
@@ -173,3 +201,17 @@ def models_for_type(gpu_type: str) -> tuple[GPUModel, ...]:
 def models_with_profiles(names: tuple[str, ...]) -> tuple[GPUModel, ...]:
     """MIG-capable models on which every profile name exists."""
     return tuple(m for m in CATALOG if m.profiles and all(m.profile(n) for n in names))
+
+
+_PRODUCTS = {p: m for m in CATALOG for p in m.products}
+
+
+def model_for_product(product: str) -> GPUModel | None:
+    """Catalog model behind a `nvidia.com/gpu.product` label value.
+
+    GPU feature discovery appends `-SHARED` when devices are replicated and, under the single
+    MIG strategy, `-MIG-<profile>` (or `-MIG-INVALID`); both are stripped.
+    """
+    base = product.removesuffix("-SHARED")
+    base = base.split("-MIG-", 1)[0]
+    return _PRODUCTS.get(base)

@@ -61,19 +61,29 @@ def device_plugin_config(spec: GPUPoolSpec, mig_resources: list[str], n: int) ->
     return config
 
 
-def mig_parted_config(
-    config_name: str, layouts: dict[GPUModel, list[dict[str, int]]]
-) -> dict[str, Any]:
-    """One mig-parted entry per GPU index, filtered to the GPU model it was planned for."""
-    entries: list[dict[str, Any]] = []
-    for model, gpus in sorted(layouts.items(), key=lambda kv: kv[0].key):
+def mig_parted_config(configs: dict[str, tuple[GPUModel, list[dict[str, int]]]]) -> dict[str, Any]:
+    """mig-parted `version: v1` config: one named layout per pool and GPU model.
+
+    `configs` maps a config name to the model and the layout of each GPU index ({} = MIG
+    disabled). Consecutive indices with the same layout share one entry; every entry is
+    filtered to the model's PCI device ids, so a node of another model is never reconfigured.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for config_name, (model, gpus) in sorted(configs.items()):
+        entries: list[dict[str, Any]] = []
         for index, devices in enumerate(gpus):
-            entries.append(
-                {
-                    "device-filter": list(model.device_ids),
-                    "devices": [index],
-                    "mig-enabled": True,
-                    "mig-devices": devices,
-                }
-            )
-    return {"version": "v1", "mig-configs": {config_name: entries}}
+            last = entries[-1] if entries else None
+            if last is not None and last["_layout"] == devices:
+                last["devices"].append(index)
+                continue
+            entry: dict[str, Any] = {
+                "_layout": devices,
+                "device-filter": list(model.device_ids),
+                "devices": [index],
+                "mig-enabled": bool(devices),
+            }
+            if devices:
+                entry["mig-devices"] = dict(devices)
+            entries.append(entry)
+        out[config_name] = [{k: v for k, v in e.items() if k != "_layout"} for e in entries]
+    return {"version": "v1", "mig-configs": out}

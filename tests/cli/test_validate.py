@@ -62,6 +62,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "oversubscription needs sharing.mode mig, mps or timeslice",
     ),
     (
+        "l4-timeslice-pool.yaml",
+        {"oversubscription.ratio": "0.5"},
+        "ratio must be at least 1 (shares per physical device)",
+    ),
+    (
+        "l4-timeslice-pool.yaml",
+        {"sharing.leftover": "balanced"},
+        "leftover is only allowed when mode is mig",
+    ),
+    (
         "shared-cache.yaml",
         {"warmup": {"enabled": True, "commonPrefixes": []}},
         "commonPrefixes must not be empty when warmup is enabled",

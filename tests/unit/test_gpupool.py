@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fnharness import example, run, with_spec
 
@@ -13,8 +14,8 @@ SAMPLE = example("a100-pool.yaml")
 
 
 def plugin_config(doc: dict[str, Any]) -> dict[str, Any]:
-    cm = run(doc).resources["device-plugin-config"]
-    (text,) = cm["data"].values()
+    obj = run(doc).resources["device-plugin-config"]
+    (text,) = obj["spec"]["forProvider"]["manifest"]["data"].values()
     return dict(yaml.safe_load(text))
 
 
@@ -23,7 +24,7 @@ def test_sample_plans_mig_layout_on_fewest_gpus_per_model() -> None:
     assert res.fatal == []
     cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
     assert cfg["version"] == "v1"
-    entries = cfg["mig-configs"]["a100-pool"]
+    entries = cfg["mig-configs"]["a100-pool-a100-80gb"]
     # 2 x 3g.40gb fill all 8 memory slices of one GPU; the 4 x 1g.10gb go on a second.
     a100 = [e for e in entries if "0x20B210DE" in e["device-filter"]]
     assert [(e["devices"], e["mig-devices"]) for e in a100] == [
@@ -116,7 +117,7 @@ def test_device_plugin_config_per_mode(
 def test_counts_beyond_one_gpu_spill_onto_more_gpus(changes: dict[str, Any], message: str) -> None:
     res = run(with_spec(SAMPLE, **changes))
     cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
-    a100 = [e for e in cfg["mig-configs"]["a100-pool"] if "0x20B210DE" in e["device-filter"]]
+    a100 = cfg["mig-configs"]["a100-pool-a100-80gb"]
     assert [e["mig-devices"] for e in a100] == [{message: 2}, {message: 1}]
 
 
@@ -165,3 +166,276 @@ def test_invalid_pools_fail_with_the_field(changes: dict[str, Any], message: str
 
 def test_same_request_same_bytes() -> None:
     assert run(SAMPLE).wire() == run(SAMPLE).wire()
+
+
+# --- nodes as required resources -----------------------------------------------------------
+
+CONDITIONS = (fnv1.CAPABILITY_CONDITIONS,)
+
+
+def node(name: str, product: str, count: int, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "gpu-type": "nvidia-a100",
+                "nvidia.com/gpu.product": product,
+                "nvidia.com/gpu.count": str(count),
+                **labels,
+            },
+        },
+    }
+
+
+A100_NODES = [
+    node(
+        "a",
+        "NVIDIA-A100-SXM4-80GB",
+        8,
+        **{
+            "nvidia.com/mig.config": "a100-pool-a100-80gb",
+            "nvidia.com/mig.config.state": "success",
+        },
+    ),
+    node("b", "NVIDIA-A100-SXM4-80GB", 4),
+]
+
+
+def isvc(
+    name: str, pool: str, resource: str, replicas: int, per_replica: int = 1
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "inference.ai/v1alpha1",
+        "kind": "XInferenceService",
+        "metadata": {
+            "name": f"{name}-x1y2z",
+            "labels": {
+                "crossplane.io/claim-name": name,
+                "crossplane.io/claim-namespace": "team-a",
+            },
+        },
+        "spec": {"replicas": replicas, "gpu": {"poolRef": {"name": pool}}},
+        "status": {"gpuResource": resource, "gpusPerReplica": per_replica},
+    }
+
+
+def conditions(res: Any) -> dict[str, tuple[str, str, str]]:
+    return {c.type: (fnv1.Status.Name(c.status), c.reason, c.message) for c in res.raw.conditions}
+
+
+def test_requires_the_pools_nodes_and_the_inference_services() -> None:
+    req = run(SAMPLE).raw.requirements.resources
+    assert req["nodes"].kind == "Node"
+    assert dict(req["nodes"].match_labels.labels) == {"gpu-type": "nvidia-a100"}
+    assert req["inferenceservices"].kind == "XInferenceService"
+    v2 = with_spec(SAMPLE, crossplane={"compositionRef": {"name": "x"}})
+    assert run(v2).raw.requirements.resources["inferenceservices"].kind == "InferenceService"
+
+
+def test_nodes_get_only_our_labels_through_observe_update_objects() -> None:
+    res = run(SAMPLE, required={"nodes": A100_NODES})
+    assert res.fatal == []
+    objs = {k: v for k, v in res.resources.items() if k.startswith("node-")}
+    assert sorted(objs) == ["node-a", "node-b"]
+    for obj in objs.values():
+        assert obj["apiVersion"] == "kubernetes.crossplane.io/v1alpha2"
+        assert obj["spec"]["managementPolicies"] == ["Observe", "Update"]
+        manifest = obj["spec"]["forProvider"]["manifest"]
+        assert set(manifest) == {"apiVersion", "kind", "metadata"}
+        assert set(manifest["metadata"]) == {"name", "labels"}
+        assert manifest["metadata"]["labels"] == {
+            "nvidia.com/device-plugin.config": "a100-pool",
+            "nvidia.com/mig.config": "a100-pool-a100-80gb",
+        }
+    shared = res.resources["device-plugin-config"]["spec"]
+    assert "Delete" not in shared["managementPolicies"]
+    assert shared["forProvider"]["manifest"]["metadata"] == {
+        "name": "inference-platform-device-plugin",
+        "namespace": "gpu-operator",
+    }
+    assert list(shared["forProvider"]["manifest"]["data"]) == ["a100-pool"]
+
+
+def test_unused_gpus_stay_whole_up_to_the_largest_node() -> None:
+    res = run(SAMPLE, required={"nodes": A100_NODES})
+    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
+    entries = cfg["mig-configs"]["a100-pool-a100-80gb"]
+    assert [(e["devices"], e["mig-enabled"], e.get("mig-devices")) for e in entries] == [
+        ([0], True, {"3g.40gb": 2}),
+        ([1], True, {"1g.10gb": 4}),
+        ([2, 3, 4, 5, 6, 7], False, None),
+    ]
+    assert res.status["migPlans"]["a100-80gb"] == {
+        "configName": "a100-pool-a100-80gb",
+        "gpusUsed": 2,
+        "optimal": True,
+        "nodes": 2,
+        "gpusPerNode": 8,
+    }
+
+
+@pytest.mark.parametrize(
+    ("leftover", "spare", "partial"),
+    [
+        ("balanced", {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}, {"1g.10gb": 4}),
+        ("fill", {"3g.40gb": 2}, {"1g.10gb": 4, "3g.40gb": 1}),
+    ],
+)
+def test_leftover_policy_fills_spare_gpus(
+    leftover: str, spare: dict[str, int], partial: dict[str, int]
+) -> None:
+    doc = with_spec(SAMPLE, **{"sharing.leftover": leftover})
+    res = run(doc, required={"nodes": A100_NODES})
+    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
+    entries = cfg["mig-configs"]["a100-pool-a100-80gb"]
+    assert entries[1]["mig-devices"] == partial
+    assert entries[-1]["devices"] == [2, 3, 4, 5, 6, 7]
+    assert entries[-1]["mig-devices"] == spare
+
+
+def test_capacity_counts_physical_schedulable_requested_and_left() -> None:
+    services = [
+        isvc("chat", "a100-pool", "nvidia.com/mig-3g.40gb.shared", replicas=3),
+        isvc("other-pool", "h100", "nvidia.com/mig-3g.40gb.shared", replicas=9),
+    ]
+    res = run(
+        SAMPLE,
+        required={"nodes": A100_NODES, "inferenceservices": services},
+        capabilities=CONDITIONS,
+    )
+    # Node a: 8 GPUs (2 planned + 6 whole); node b: 4 GPUs (2 planned + 2 whole). Ratio 1.5
+    # rounds to 2 replicas per MIG device; whole GPUs are not time-sliced.
+    assert res.status["capacity"] == {
+        "nvidia.com/gpu": {"physical": 8, "schedulable": 8, "requested": 0, "available": 8},
+        "nvidia.com/mig-1g.10gb.shared": {
+            "physical": 8,
+            "schedulable": 16,
+            "requested": 0,
+            "available": 16,
+        },
+        "nvidia.com/mig-3g.40gb.shared": {
+            "physical": 4,
+            "schedulable": 8,
+            "requested": 3,
+            "available": 5,
+        },
+    }
+    assert res.status["nodes"] == 2
+    assert res.status["nodeStates"] == {"success": 1, "unknown": 1}
+    conds = conditions(res)
+    assert conds["CapacityAvailable"][:2] == ("STATUS_CONDITION_TRUE", "WithinCapacity")
+    assert conds["MigConfigApplied"] == (
+        "STATUS_CONDITION_FALSE",
+        "Pending",
+        "waiting for mig-manager on b",
+    )
+
+
+def test_overcommitted_pool_and_failed_nodes_show_in_conditions() -> None:
+    nodes = [
+        node("a", "NVIDIA-A100-SXM4-80GB", 2, **{"nvidia.com/mig.config.state": "failed"}),
+    ]
+    services = [
+        isvc("big", "a100-pool", "nvidia.com/mig-3g.40gb.shared", replicas=3, per_replica=2)
+    ]
+    res = run(
+        SAMPLE,
+        required={"nodes": nodes, "inferenceservices": services},
+        capabilities=CONDITIONS,
+    )
+    conds = conditions(res)
+    assert conds["CapacityAvailable"] == (
+        "STATUS_CONDITION_FALSE",
+        "Overcommitted",
+        "bound InferenceServices request more than the pool advertises: "
+        "nvidia.com/mig-3g.40gb.shared 6/4",
+    )
+    assert conds["MigConfigApplied"][:2] == ("STATUS_CONDITION_FALSE", "Failed")
+
+
+def test_requests_for_resources_the_pool_does_not_advertise_warn() -> None:
+    services = [isvc("llama", "a100-pool", "nvidia.com/mig-3g.40gb", replicas=1)]
+    res = run(SAMPLE, required={"nodes": A100_NODES, "inferenceservices": services})
+    assert any("request nvidia.com/mig-3g.40gb, which its nodes" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        pytest.param(
+            [node("small", "NVIDIA-A100-SXM4-80GB", 1)],
+            "1g.10gb x4, 3g.40gb x2 per node needs 2 a100-80gb GPUs, but node(s) small have 1; "
+            "on 1 GPUs at most: 1g.10gb x0 (with the other counts); 3g.40gb x1 (with the other "
+            "counts)",
+            id="node-too-small",
+        ),
+        pytest.param(
+            [node("l4", "NVIDIA-L4", 4)],
+            "node l4 has NVIDIA-L4 (l4-24gb), which does not support MIG",
+            id="not-mig-capable",
+        ),
+        pytest.param(
+            [node("old", "NVIDIA-A100-SXM4-40GB", 8)],
+            "3g.40gb does not exist on node old's a100-40gb (profiles there: 1g.5gb, ",
+            id="profile-absent-on-model",
+        ),
+    ],
+)
+def test_infeasible_nodes_are_fatal_naming_profile_and_what_fits(
+    nodes: list[dict[str, Any]], message: str
+) -> None:
+    res = run(SAMPLE, required={"nodes": nodes})
+    assert len(res.fatal) == 1
+    assert message in res.fatal[0]
+    assert res.resources == {}
+
+
+def test_undiscovered_nodes_are_skipped_with_a_warning() -> None:
+    bare = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "new", "labels": {}}}
+    res = run(SAMPLE, required={"nodes": [*A100_NODES, bare]})
+    assert "node-new" not in res.resources
+    assert any("nodes new have no known" in w for w in res.warnings)
+
+
+def test_no_matching_nodes_warns_and_reports_zero_capacity() -> None:
+    res = run(SAMPLE, required={"nodes": []})
+    assert res.status["nodes"] == 0
+    assert any("no Node matches spec.nodeSelector" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    ("sharing", "oversub", "capacity"),
+    [
+        ({"mode": "exclusive"}, {"enabled": False}, {"nvidia.com/gpu": (12, 12)}),
+        (
+            {"mode": "timeslice"},
+            {"enabled": True, "ratio": "4"},
+            {"nvidia.com/gpu.shared": (12, 48)},
+        ),
+        ({"mode": "mps"}, {"enabled": True, "ratio": "3"}, {"nvidia.com/gpu.shared": (12, 36)}),
+    ],
+)
+def test_whole_gpu_modes_label_only_the_device_plugin_config(
+    sharing: dict[str, Any], oversub: dict[str, Any], capacity: dict[str, tuple[int, int]]
+) -> None:
+    doc = with_spec(SAMPLE, sharing=sharing, oversubscription=oversub)
+    res = run(doc, required={"nodes": A100_NODES})
+    assert res.fatal == []
+    assert "mig-parted-config" not in res.resources
+    labels = res.resources["node-a"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
+    assert labels == {"nvidia.com/device-plugin.config": "a100-pool"}
+    got = {r: (c["physical"], c["schedulable"]) for r, c in res.status["capacity"].items()}
+    assert got == capacity
+
+
+def test_one_layout_per_gpu_model_in_a_mixed_pool() -> None:
+    nodes = [*A100_NODES, node("h", "NVIDIA-H100-80GB-HBM3", 8)]
+    res = run(SAMPLE, required={"nodes": nodes})
+    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
+    assert sorted(cfg["mig-configs"]) == ["a100-pool-a100-80gb", "a100-pool-h100-80gb"]
+    labels = res.resources["node-h"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
+    assert labels["nvidia.com/mig.config"] == "a100-pool-h100-80gb"
+    h100 = cfg["mig-configs"]["a100-pool-h100-80gb"]
+    assert all("0x233010DE" in e["device-filter"] for e in h100)

@@ -10,6 +10,7 @@ from functions.common.api.base import Rule, SpecModel
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES
 
 SharingMode = Literal["exclusive", "mig", "mps", "timeslice"]
+Leftover = Literal["whole", "balanced", "fill"]
 RATIO_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
@@ -25,6 +26,8 @@ class Sharing(SpecModel):
     """exclusive: whole GPUs; mig: MIG instances; mps: CUDA MPS shares; timeslice: time-sliced."""
     profiles: Annotated[list[MigProfileCount], Field(max_length=16)] = Field(default_factory=list)
     """MIG profiles and counts per node, when mode is mig."""
+    leftover: Leftover | None = None
+    """Unused GPUs: whole (default, MIG off), balanced (all-balanced), fill (more of profiles)."""
 
     rules = (
         Rule(
@@ -37,6 +40,11 @@ class Sharing(SpecModel):
             "profiles are only allowed when mode is mig",
             lambda s: s.mode == "mig" or not s.profiles,
         ),
+        Rule(
+            "self.mode == 'mig' || !has(self.leftover)",
+            "leftover is only allowed when mode is mig",
+            lambda s: s.mode == "mig" or s.leftover is None,
+        ),
     )
 
 
@@ -45,6 +53,14 @@ class Oversubscription(SpecModel):
     """Advertise each GPU (or MIG instance) to more than one pod."""
     ratio: Annotated[str, Field(pattern=RATIO_PATTERN, max_length=8)] = "2"
     """Schedulable shares per physical device, e.g. "1.5"; rounded to whole replicas (>= 2)."""
+
+    rules = (
+        Rule(
+            "double(self.ratio) >= 1.0",
+            "ratio must be at least 1 (shares per physical device)",
+            lambda s: float(s.ratio) >= 1.0,
+        ),
+    )
 
 
 class GPUPoolSpec(SpecModel):

@@ -26,15 +26,49 @@ class InferenceServiceStatus(SpecModel):
     """Requested features the rendered configuration cannot honour, and why."""
 
 
+class ResourceCapacity(SpecModel):
+    physical: int = 0
+    """Devices behind the resource on the pool's nodes (GPUs or MIG instances)."""
+    schedulable: int = 0
+    """What the device plugin advertises: physical devices times time-slicing/MPS replicas."""
+    requested: int = 0
+    """Replicas x devices per replica of InferenceServices whose spec.gpu.poolRef is the pool."""
+    available: int = 0
+    """schedulable - requested; negative when the pool is overcommitted."""
+
+
+class MigPlanStatus(SpecModel):
+    configName: str | None = None
+    """mig-parted configuration the pool's nodes of this model select (nvidia.com/mig.config)."""
+    gpusUsed: int | None = None
+    """GPUs per node the requested MIG instances occupy."""
+    optimal: bool | None = None
+    """Whether gpusUsed is proven minimal (exact search finished or the lower bound was met)."""
+    nodes: int | None = None
+    """Nodes of the pool with this GPU model."""
+    gpusPerNode: int | None = None
+    """GPUs per node (largest nvidia.com/gpu.count among those nodes)."""
+
+
 class GPUPoolStatus(SpecModel):
     mode: str | None = None
     """Sharing mode in force."""
-    migConfig: str | None = None
-    """mig-parted configuration name nodes of this pool select (nvidia.com/mig.config)."""
+    migConfigMap: str | None = None
+    """mig-parted ConfigMap (gpu-operator, config.yaml) for ClusterPolicy migManager.config.name."""
+    migPlans: dict[str, MigPlanStatus] = Field(default_factory=dict)
+    """MIG plan per GPU model (catalog key, e.g. a100-80gb)."""
+    devicePluginConfigMap: str | None = None
+    """Shared device-plugin ConfigMap (gpu-operator) for ClusterPolicy devicePlugin.config.name."""
     devicePluginConfig: str | None = None
     """Device-plugin configuration key nodes select (nvidia.com/device-plugin.config)."""
     resources: dict[str, int] = Field(default_factory=dict)
-    """Schedulable devices per extended resource name, per node."""
+    """Schedulable devices per extended resource name on the pool's largest node."""
+    nodes: int | None = None
+    """Nodes matching spec.nodeSelector."""
+    nodeStates: dict[str, int] = Field(default_factory=dict)
+    """Nodes per nvidia.com/mig.config.state (pending, rebooting, success, failed, unknown)."""
+    capacity: dict[str, ResourceCapacity] = Field(default_factory=dict)
+    """Pool-wide capacity per advertised extended resource name."""
     warnings: list[str] = Field(default_factory=list)
     """Requested features the rendered configuration cannot honour, and why."""
 

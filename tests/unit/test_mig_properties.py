@@ -1,0 +1,148 @@
+"""Property-based tests of the MIG checker and planner over random profile mixes and GPU models.
+
+- The planner never emits a layout the checker rejects, and hosts exactly what was asked.
+- On small instances its GPU count equals the optimum of an independent exhaustive search
+  (instances assigned one by one to k GPUs, the checker as oracle), which knows nothing of the
+  planner's configuration table, bounds or dominance rules.
+- The checker agrees with brute force over every assignment of legal start slots.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from functions.common.gpus import CATALOG, GPUModel, MigProfile
+from functions.gpupool import mig
+
+MIG_MODELS = [m for m in CATALOG if m.mig_capable]
+
+
+@st.composite
+def requests(draw: st.DrawFn, max_total: int = 24) -> tuple[GPUModel, dict[str, int]]:
+    model = draw(st.sampled_from(MIG_MODELS))
+    names = draw(
+        st.lists(st.sampled_from([p.name for p in model.profiles]), min_size=1, unique=True)
+    )
+    counts = {n: draw(st.integers(1, 8)) for n in names}
+    while sum(counts.values()) > max_total:
+        biggest = max(counts, key=lambda n: (counts[n], n))
+        counts[biggest] -= 1
+    return model, {n: c for n, c in counts.items() if c}
+
+
+def brute_force_optimum(model: GPUModel, counts: dict[str, int]) -> int:
+    """Fewest GPUs by plain search: place instances in order into k bins, k = 1, 2, ..."""
+    items: list[MigProfile] = []
+    for name, count in sorted(counts.items()):
+        profile = model.profile(name)
+        assert profile is not None
+        items.extend([profile] * count)
+    items.sort(key=lambda p: (-p.shape.memory_slices, -p.shape.compute_slices, p.name))
+
+    def place(i: int, bins: list[list[MigProfile]], k: int) -> bool:
+        if i == len(items):
+            return True
+        tried: set[tuple[str, ...]] = set()
+        for b in bins:
+            key = tuple(sorted(p.name for p in b))
+            if key in tried:  # bins with equal content are interchangeable
+                continue
+            tried.add(key)
+            if mig.place_on_gpu(model, [*b, items[i]]) is not None:
+                b.append(items[i])
+                if place(i + 1, bins, k):
+                    return True
+                b.pop()
+        if len(bins) < k:
+            bins.append([items[i]])
+            if place(i + 1, bins, k):
+                return True
+            bins.pop()
+        return False
+
+    k = 1
+    while not place(0, [], k):
+        k += 1
+    return k
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_planner_output_always_passes_the_checker(request: tuple[GPUModel, dict[str, int]]) -> None:
+    model, counts = request
+    plan = mig.solve(model, counts)
+    hosted: Counter[str] = Counter()
+    for layout in plan.gpus:
+        assert layout, "no empty GPUs in a plan"
+        assert mig.fits(model, layout), (model.key, layout)
+        hosted.update(layout)
+    assert dict(hosted) == counts
+    assert len(plan) >= plan.lower_bound
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(max_total=9))
+def test_planner_uses_the_fewest_gpus_on_small_instances(
+    request: tuple[GPUModel, dict[str, int]],
+) -> None:
+    model, counts = request
+    plan = mig.solve(model, counts)
+    assert plan.optimal
+    assert len(plan) == brute_force_optimum(model, counts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests(max_total=12), st.sampled_from(["whole", "balanced", "fill"]))
+def test_fill_and_balanced_layouts_pass_the_checker(
+    request: tuple[GPUModel, dict[str, int]], policy: str
+) -> None:
+    model, counts = request
+    for layout in mig.solve(model, counts).gpus:
+        grown = mig.fill(model, layout, counts) if policy == "fill" else layout
+        assert mig.fits(model, grown)
+        assert all(grown.get(n, 0) >= c for n, c in layout.items())
+    assert mig.fits(model, model.balanced)
+
+
+def brute_force_fits(model: GPUModel, profiles: list[MigProfile]) -> bool:
+    if sum(p.shape.media_extensions for p in profiles) > 1:
+        return False
+    per_shape = Counter(p.shape.key for p in profiles)
+    if any(per_shape[p.shape.key] > p.shape.max_per_gpu for p in profiles):
+        return False
+    if sum(p.shape.compute_slices for p in profiles) > model.compute_slices:
+        return False
+    for starts in itertools.product(*(p.shape.starts for p in profiles)):
+        used: set[int] = set()
+        ok = True
+        for p, s in zip(profiles, starts, strict=True):
+            span = set(range(s, s + p.shape.memory_slices))
+            if s + p.shape.memory_slices > model.memory_slices or span & used:
+                ok = False
+                break
+            used |= span
+        if ok:
+            return True
+    return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_checker_agrees_with_brute_force_over_start_slots(data: st.DataObject) -> None:
+    model = data.draw(st.sampled_from(MIG_MODELS))
+    profiles = data.draw(st.lists(st.sampled_from(model.profiles), min_size=1, max_size=5))
+    placed = mig.place_on_gpu(model, profiles)
+    assert (placed is not None) == brute_force_fits(model, profiles)
+    if placed is not None:
+        used: set[int] = set()
+        for p in placed:
+            assert p.start in p.profile.shape.starts
+            span = set(range(p.start, p.start + p.profile.shape.memory_slices))
+            assert not span & used
+            assert max(span) < model.memory_slices
+            used |= span
+        assert Counter(p.profile.name for p in placed) == Counter(p.name for p in profiles)
