@@ -329,11 +329,16 @@ def claim_to_composite(claim: dict[str, Any], info: KindInfo) -> dict[str, Any]:
 
 
 def side_file(source: Path, kind: str) -> Path | None:
-    """examples/<kind>/<example-basename>.yaml for an example under examples/<form>/."""
+    """examples/<kind>/<example-basename>.yaml for an example under examples/<form>/.
+
+    For required resources, examples/required/cluster.yaml (the GPUPools and TokenCaches every
+    example's cluster has) stands in when an example has no file of its own.
+    """
     for directory in (source.parent.parent / kind, REPO / "examples" / kind):
-        candidate = directory / source.name
-        if candidate.is_file():
-            return candidate
+        for name in (source.name, "cluster.yaml" if kind == "required" else None):
+            candidate = directory / name if name else None
+            if candidate is not None and candidate.is_file():
+                return candidate
     return None
 
 

@@ -10,7 +10,7 @@ from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import INFERENCE_SERVICE
 from functions.common.readiness import is_ready
-from functions.inferenceservice import autoscaling, modelstore, monitoring
+from functions.inferenceservice import autoscaling, modelstore, monitoring, pools
 from functions.inferenceservice.backends import (
     Backend,
     BackendInput,
@@ -146,12 +146,37 @@ def backend_ready(
     return resource.Condition("BackendReady", "False", "ReplicasUnavailable", message)
 
 
+def gpu_allocated(binding: pools.Binding | None) -> resource.Condition:
+    if binding is None:
+        return resource.Condition(
+            "GPUAllocated", "Unknown", "WaitingForPools", "GPUPools not read yet"
+        )
+    resource_name = binding.placement.resource
+    capacity = binding.capacity.get(resource_name)
+    if capacity is not None and capacity.get("available", 0) < 0:
+        return resource.Condition(
+            "GPUAllocated", "False", "PoolOvercommitted",
+            f"GPUPool {binding.pool} has {capacity.get('schedulable', 0)} {resource_name}; "
+            f"its services request {capacity.get('requested', 0)}",
+        )  # fmt: skip
+    return resource.Condition(
+        "GPUAllocated", "True", "Bound",
+        f"{binding.placement.devices} {resource_name} per replica from GPUPool {binding.pool}",
+    )  # fmt: skip
+
+
 def compose(req: Request[InferenceServiceSpec]) -> Composed:
     spec, owner = req.spec, req.owner
     try:
         placement = place(spec.gpu)
     except ValueError as err:
         raise ComposeError(str(err)) from err
+    # Until Crossplane has fetched the pools (first call of a reconcile) the placement is
+    # provisional; Crossplane calls again with them before it applies anything.
+    binding = None
+    if pools.POOLS in req.required:
+        binding = pools.bind(spec.gpu, placement, req.required[pools.POOLS])
+        placement = binding.placement
     plan = BACKENDS[spec.backend](BackendInput(owner, spec, placement))
     store = modelstore.store(owner, spec)
     resources: dict[str, dict[str, Any]] = {
@@ -177,11 +202,13 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         "backend": spec.backend,
         "gpuResource": placement.resource,
         "gpusPerReplica": placement.devices,
+        "pool": binding.pool if binding else None,
         "desiredReplicas": observed.get("spec", {}).get("replicas"),
         "readyReplicas": observed.get("status", {}).get("availableReplicas", 0),
     }
     warnings = [
         *placement.warnings,
+        *(binding.warnings if binding else ()),
         *plan.warnings,
         *scaling_warnings,
         *modelstore.warnings(spec),
@@ -191,7 +218,8 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         resources=resources,
         status={k: v for k, v in status.items() if v is not None},
         warnings=warnings,
-        conditions=[backend_ready(req, store)],
+        conditions=[backend_ready(req, store), gpu_allocated(binding)],
+        requirements=[pools.REQUIREMENT],
     )
 
 

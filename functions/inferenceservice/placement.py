@@ -19,6 +19,7 @@ class Placement:
     usable_gpus: int  # devices the engine can actually use (tensor-parallel size)
     products: tuple[str, ...]  # acceptable `nvidia.com/gpu.product` values
     warnings: tuple[str, ...] = field(default=())
+    node_selector: tuple[tuple[str, str], ...] = ()  # the bound GPUPool's node labels
 
     @property
     def shared(self) -> bool:
@@ -26,15 +27,13 @@ class Placement:
         return self.resource.endswith(".shared")
 
     def node_affinity(self) -> dict[str, Any]:
+        expressions = [{"key": PRODUCT_LABEL, "operator": "In", "values": list(self.products)}]
+        expressions += [
+            {"key": key, "operator": "In", "values": [value]} for key, value in self.node_selector
+        ]
         return {
             "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": PRODUCT_LABEL, "operator": "In", "values": list(self.products)}
-                        ]
-                    }
-                ]
+                "nodeSelectorTerms": [{"matchExpressions": expressions}]
             }
         }
 
@@ -62,8 +61,9 @@ def place(gpu: GPU) -> Placement:
             # MIG instances is impossible; asking for more only strands slices.
             warnings.append(
                 f"gpu.count {gpu.count} with sharing mig: a CUDA process can use only one MIG "
-                f"device, so each replica requests 1 {resource} and runs with tensor parallel "
-                "size 1; use a larger profile or sharing exclusive for more GPU memory"
+                f"device, so each replica requests one {gpu.migProfile} instance and runs with "
+                "tensor parallel size 1; use a larger profile or sharing exclusive for more GPU "
+                "memory"
             )
             devices = 1
         return Placement(resource, devices, 1, tuple(products), tuple(warnings))

@@ -260,3 +260,97 @@ def test_dots_in_names_are_escaped_for_the_promql_regex() -> None:
     }
     query = trigger(doc, "gpu-utilization")["metadata"]["query"]
     assert 'pod=~"llama\\\\.v2-[a-z0-9]+-[a-z0-9]+"' in query
+
+
+def pool(name: str, sharing: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "inference.ai/v1alpha1",
+        "kind": "GPUPool",
+        "metadata": {"name": name},
+        "spec": {"nodeSelector": {"pool": name}, "sharing": sharing, **extra.get("spec", {})},
+        "status": extra.get("status", {}),
+    }
+
+
+POOLS = [
+    pool("a100-pool", {"mode": "mig", "profiles": [{"name": "3g.40gb", "count": 2}]},
+         spec={"oversubscription": {"enabled": True, "ratio": "2"}}),
+    pool("h100-exclusive", {"mode": "exclusive"},
+         status={"gpuProducts": ["NVIDIA-H100-80GB-HBM3"]}),
+    pool("l40s-exclusive", {"mode": "exclusive"}, status={"gpuProducts": ["NVIDIA-L40S"]}),
+    pool("l4-timeslice", {"mode": "timeslice"}),
+]  # fmt: skip
+
+
+def bound(doc: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    res = run(doc, required={"gpupools": POOLS})
+    assert res.fatal == [], res.fatal
+    pod = res.resources["deployment"]["spec"]["template"]["spec"]
+    return pod, res
+
+
+def test_mig_service_binds_to_the_pool_that_partitions_its_profile() -> None:
+    pod, res = bound(SAMPLE)
+    assert res.status["pool"] == "a100-pool"
+    # The pool time-slices its MIG instances, so they are advertised as <name>.shared.
+    limits = pod["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/mig-3g.40gb.shared"] == 1
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert {"key": "pool", "operator": "In", "values": ["a100-pool"]} in terms["nodeSelectorTerms"][
+        0
+    ]["matchExpressions"]
+
+
+def test_exclusive_service_binds_to_the_pool_with_its_gpu_product() -> None:
+    _, res = bound(EXCLUSIVE)  # nvidia-h100
+    assert res.status["pool"] == "h100-exclusive"
+    _, res = bound(with_spec(EXCLUSIVE, gpu={"type": "nvidia-l40s"}))
+    assert res.status["pool"] == "l40s-exclusive"
+
+
+def test_a_pool_without_reported_products_is_used_with_a_warning() -> None:
+    _, res = bound(example("phi-timeslice.yaml"))
+    assert res.status["pool"] == "l4-timeslice"
+    assert any("has not reported its nodes' GPU products" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param({"gpu": {"type": "nvidia-t4", "sharing": "mps"}},
+                     "spec.gpu: no GPUPool hosts sharing mps on nvidia-t4; pools: a100-pool "
+                     "(mig: 3g.40gb), h100-exclusive (exclusive)", id="no-mps-pool"),
+        pytest.param({"gpu": {"type": "nvidia-h100", "poolRef": {"name": "l40s-exclusive"}}},
+                     "spec.gpu.poolRef: GPUPool l40s-exclusive cannot host this service: its "
+                     "nodes have NVIDIA-L40S, not nvidia-h100", id="wrong-product"),
+        pytest.param({"gpu": {"type": "nvidia-h100", "poolRef": {"name": "gone"}}},
+                     "spec.gpu.poolRef: GPUPool gone does not exist", id="missing-pool"),
+    ],
+)  # fmt: skip
+def test_an_unservable_request_is_fatal_and_names_the_field(
+    changes: dict[str, Any], message: str
+) -> None:
+    res = run(with_spec(EXCLUSIVE, **changes), required={"gpupools": POOLS})
+    assert len(res.fatal) == 1
+    assert res.fatal[0].startswith(message)
+    assert res.resources == {}
+
+
+def test_no_pools_at_all_is_fatal() -> None:
+    res = run(SAMPLE, required={"gpupools": []})
+    assert res.fatal == [
+        "spec.gpu: no GPUPool hosts sharing mig with MIG profile 3g.40gb on nvidia-a100; "
+        "pools: none"
+    ]
+
+
+def test_pools_are_requested_and_allocation_is_reported() -> None:
+    res = run(SAMPLE, capabilities=(fnv1.CAPABILITY_CONDITIONS,))
+    assert res.raw.requirements.resources["gpupools"].kind == "GPUPool"
+    (cond,) = [c for c in res.raw.conditions if c.type == "GPUAllocated"]
+    assert cond.status == fnv1.STATUS_CONDITION_UNKNOWN
+    over = [{**POOLS[0], "status": {"capacity": {"nvidia.com/mig-3g.40gb.shared": {
+        "schedulable": 4, "requested": 6, "available": -2}}}}]  # fmt: skip
+    res = run(SAMPLE, capabilities=(fnv1.CAPABILITY_CONDITIONS,), required={"gpupools": over})
+    (cond,) = [c for c in res.raw.conditions if c.type == "GPUAllocated"]
+    assert (cond.status, cond.reason) == (fnv1.STATUS_CONDITION_FALSE, "PoolOvercommitted")

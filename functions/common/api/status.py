@@ -18,6 +18,8 @@ class InferenceServiceStatus(SpecModel):
     """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb."""
     gpusPerReplica: int | None = None
     """Devices of gpuResource each replica requests."""
+    pool: str | None = None
+    """GPUPool the replicas are placed on."""
     desiredReplicas: int | None = None
     """Replicas the backend Deployment wants (set by the autoscaler when there is one)."""
     readyReplicas: int | None = None
