@@ -99,6 +99,11 @@ lint: venv ## ruff check, ruff format --check, mypy
 test: tools venv ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test
+	UV_PROJECT_ENVIRONMENT=$(VENV) "$(UV)" run --frozen --no-sync --with 'pulp==3.3.2' \
+	  python -m functions.gpupool.bench $(BENCH_ARGS)
+
 ##@ Packaging
 
 .PHONY: build

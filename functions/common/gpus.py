@@ -212,6 +212,9 @@ def model_for_product(product: str) -> GPUModel | None:
     GPU feature discovery appends `-SHARED` when devices are replicated and, under the single
     MIG strategy, `-MIG-<profile>` (or `-MIG-INVALID`); both are stripped.
     """
-    base = product.removesuffix("-SHARED")
-    base = base.split("-MIG-", 1)[0]
-    return _PRODUCTS.get(base)
+    return _PRODUCTS.get(base_product(product))
+
+
+def base_product(product: str) -> str:
+    """`nvidia.com/gpu.product` without GFD's `-SHARED` and `-MIG-<profile>` suffixes."""
+    return product.removesuffix("-SHARED").split("-MIG-", 1)[0]

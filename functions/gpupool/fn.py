@@ -36,7 +36,12 @@ from functions.common.composer import (
     Request,
     Requirement,
 )
-from functions.common.gpus import GPUModel, model_for_product, models_with_profiles
+from functions.common.gpus import (
+    GPUModel,
+    base_product,
+    model_for_product,
+    models_with_profiles,
+)
 from functions.common.kinds import API_VERSION, GPU_POOL, INFERENCE_SERVICE
 from functions.common.objects import config_map
 from functions.gpupool import mig
@@ -155,13 +160,12 @@ def plan_model(spec: GPUPoolSpec, name: str, model: GPUModel, nodes: tuple[Node,
     if too_small:
         smallest = min(n.gpus or 0 for n in too_small)
         fit = mig.max_counts(model, counts, smallest)
-        instead = "; ".join(
-            f"{p} x{c} (with the other counts)" for p, c in fit.items() if c < counts[p]
-        )
+        instead = ", ".join(f"{p} x{c}" for p, c in fit.items() if c < counts[p])
         raise ComposeError(
             f"spec.sharing.profiles: {describe(counts)} per node needs {len(plan)} "
             f"{model.key} GPUs, but node(s) {listed(n.name for n in too_small)} have "
-            f"{smallest}; on {smallest} GPUs at most: {instead or 'nothing of this mix'}"
+            f"{smallest}; what fits on {smallest} (each profile alone reduced, the others "
+            f"kept): {instead}"
         )
     return ModelPlan(
         model,
@@ -326,7 +330,8 @@ def bound_requests(name: str, objs: Iterable[dict[str, Any]]) -> Counter[str]:
             labels.get("crossplane.io/claim-name") or meta.get("name", ""),
         )
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        pool_ref = ((spec.get("gpu") or {}).get("poolRef") or {}).get("name")
+        # The pool the InferenceService function bound it to, else the one it names.
+        pool_ref = status.get("pool") or ((spec.get("gpu") or {}).get("poolRef") or {}).get("name")
         gpu_resource = status.get("gpuResource")
         if pool_ref != name or not gpu_resource or ident in seen:
             continue
@@ -496,6 +501,7 @@ def observe(
     """Capacity and node state from the required resources, into status and conditions."""
     spec, name = req.spec, req.owner.name
     out.status["nodes"] = len(nodes)
+    out.status["gpuProducts"] = sorted({base_product(x.product) for x in wired if x.product})
     if not nodes:
         out.warnings.append(
             f"no Node matches spec.nodeSelector {dict(spec.nodeSelector)}; nothing is "

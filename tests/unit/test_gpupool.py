@@ -323,6 +323,7 @@ def test_capacity_counts_physical_schedulable_requested_and_left() -> None:
         },
     }
     assert res.status["nodes"] == 2
+    assert res.status["gpuProducts"] == ["NVIDIA-A100-SXM4-80GB"]
     assert res.status["nodeStates"] == {"success": 1, "unknown": 1}
     conds = conditions(res)
     assert conds["CapacityAvailable"][:2] == ("STATUS_CONDITION_TRUE", "WithinCapacity")
@@ -355,6 +356,14 @@ def test_overcommitted_pool_and_failed_nodes_show_in_conditions() -> None:
     assert conds["MigConfigApplied"][:2] == ("STATUS_CONDITION_FALSE", "Failed")
 
 
+def test_services_bound_without_pool_ref_count_through_their_status_pool() -> None:
+    bound = isvc("auto", "elsewhere", "nvidia.com/mig-1g.10gb.shared", replicas=2)
+    bound["spec"]["gpu"] = {}
+    bound["status"]["pool"] = "a100-pool"
+    res = run(SAMPLE, required={"nodes": A100_NODES, "inferenceservices": [bound]})
+    assert res.status["capacity"]["nvidia.com/mig-1g.10gb.shared"]["requested"] == 2
+
+
 def test_requests_for_resources_the_pool_does_not_advertise_warn() -> None:
     services = [isvc("llama", "a100-pool", "nvidia.com/mig-3g.40gb", replicas=1)]
     res = run(SAMPLE, required={"nodes": A100_NODES, "inferenceservices": services})
@@ -367,8 +376,8 @@ def test_requests_for_resources_the_pool_does_not_advertise_warn() -> None:
         pytest.param(
             [node("small", "NVIDIA-A100-SXM4-80GB", 1)],
             "1g.10gb x4, 3g.40gb x2 per node needs 2 a100-80gb GPUs, but node(s) small have 1; "
-            "on 1 GPUs at most: 1g.10gb x0 (with the other counts); 3g.40gb x1 (with the other "
-            "counts)",
+            "what fits on 1 (each profile alone reduced, the others kept): 1g.10gb x0, "
+            "3g.40gb x1",
             id="node-too-small",
         ),
         pytest.param(

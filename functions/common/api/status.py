@@ -67,6 +67,8 @@ class GPUPoolStatus(SpecModel):
     """Schedulable devices per extended resource name on the pool's largest node."""
     nodes: int | None = None
     """Nodes matching spec.nodeSelector."""
+    gpuProducts: list[str] = Field(default_factory=list)
+    """GPU products (nvidia.com/gpu.product, without -SHARED/-MIG- suffixes) of those nodes."""
     nodeStates: dict[str, int] = Field(default_factory=dict)
     """Nodes per nvidia.com/mig.config.state (pending, rebooting, success, failed, unknown)."""
     capacity: dict[str, ResourceCapacity] = Field(default_factory=dict)
