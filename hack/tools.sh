@@ -11,7 +11,7 @@ mkdir -p "$BIN"
 
 [[ ${1:-} == dir ]] && { echo "$TOOLS_DIR"; exit 0; }
 
-GO_MIN=1.26  # the crossplane CLI and core modules declare go 1.26
+GO_MIN=1.26  # the crossplane CLI and core modules declare go 1.26 (llm-d-inference-sim: 1.25.7)
 if ! command -v go >/dev/null 2>&1; then
   echo "error: Go is not installed. Install Go >= $GO_MIN (https://go.dev/doc/install," \
     "or your distribution's golang package) and re-run 'make tools'." >&2
@@ -68,9 +68,25 @@ build_core() {
   fi
 }
 
+build_sim() {
+  local out="$BIN/llm-d-inference-sim-$LLM_D_INFERENCE_SIM_VERSION"
+  if [[ ! -x $out ]]; then
+    echo ">> building llm-d-inference-sim $LLM_D_INFERENCE_SIM_VERSION (github.com/llm-d/llm-d-inference-sim)"
+    local mod; mod=$(mktemp -d)
+    # Pure Go (CGO off) since v0.8.0; a throwaway main module pins the release.
+    ( cd "$mod" && go mod init local/inferencesim >/dev/null 2>&1 \
+      && go get "github.com/llm-d/llm-d-inference-sim@$LLM_D_INFERENCE_SIM_VERSION" \
+      && go build -trimpath -ldflags "-s -w" \
+           -o "$out.tmp" github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim ) && mv "$out.tmp" "$out"
+    rm -rf "$mod"
+  fi
+  link llm-d-inference-sim "$out"
+}
+
 case "${1:-all}" in
   cli) build_cli ;;
   core) build_core ;;
-  all) build_cli; build_core ;;
-  *) echo "usage: $0 [all|cli|core|dir]" >&2; exit 2 ;;
+  sim) build_sim ;;
+  all) build_cli; build_core; build_sim ;;
+  *) echo "usage: $0 [all|cli|core|sim|dir]" >&2; exit 2 ;;
 esac
