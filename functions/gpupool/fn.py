@@ -5,8 +5,11 @@ the InferenceServices that may be bound to it (required resources). From GPU fea
 discovery's labels on each Node (`nvidia.com/gpu.product`, `nvidia.com/gpu.count`) it plans one
 MIG layout per GPU model, renders:
 
-- `mig-parted-config`: ConfigMap `<pool>-mig-parted-config` (gpu-operator namespace, key
-  `config.yaml`) with one named layout per GPU model (`<pool>-<model>`), owned by the pool;
+- `mig-parted-config`: a provider-kubernetes `Object` that server-side applies `config.yaml` of
+  the ConfigMap `inference-platform-mig-parted` (the one mig-parted ConfigMap the ClusterPolicy
+  can name): every MIG pool's layouts (`<pool>-<model>`) merged with `all-disabled`. Each pool
+  publishes its own layouts in `status.migPartedConfigs` and reads the other pools' (required
+  resources), so whichever pool applies last writes the same merged document;
 - `device-plugin-config`: a provider-kubernetes `Object` that server-side applies one key
   (`<pool>`) into the ConfigMap `inference-platform-device-plugin` that all pools share; its
   management policies leave out `Delete`, so no pool ever deletes the shared ConfigMap;
@@ -20,6 +23,8 @@ nodes' `nvidia.com/mig.config.state` in status and conditions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,13 +48,16 @@ from functions.common.gpus import (
     models_with_profiles,
 )
 from functions.common.kinds import API_VERSION, GPU_POOL, INFERENCE_SERVICE
-from functions.common.objects import config_map
 from functions.gpupool import mig
 from functions.gpupool.deviceplugin import GPU, device_plugin_config, mig_parted_config, replicas
 
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
 COMPONENT = "gpu-sharing"
 SHARED_DEVICE_PLUGIN_CONFIGMAP = "inference-platform-device-plugin"
+SHARED_MIG_PARTED_CONFIGMAP = "inference-platform-mig-parted"
+# mig-manager selects all-disabled for MIG-enabled nodes without a nvidia.com/mig.config label
+# (ClusterPolicy migManager.config.default), so the shared ConfigMap must offer it.
+ALL_DISABLED = {"all-disabled": [{"devices": "all", "mig-enabled": False}]}
 PROVIDER_KUBERNETES = "kubernetes.crossplane.io/v1alpha2"
 PROVIDER_CONFIG = "default"
 
@@ -61,6 +69,7 @@ PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
 NODES = "nodes"
 SERVICES = "inferenceservices"
+POOLS = "gpupools"
 MAX_LISTED = 5
 
 
@@ -94,6 +103,13 @@ def read_nodes(objs: Iterable[dict[str, Any]]) -> list[Node]:
         model = model_for_product(product) if product else None
         out.append(Node(meta.get("name", ""), model, product, gpus, labels))
     return sorted(out, key=lambda n: n.name)
+
+
+def digest(obj: Any) -> str:
+    """Six hex digits of the content: in a config name, a changed layout gets a new name, so
+    the label changes and mig-manager / the device plugin's config-manager act on it (neither
+    watches ConfigMap content)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
 
 
 def label_value(*parts: str) -> str:
@@ -167,12 +183,9 @@ def plan_model(spec: GPUPoolSpec, name: str, model: GPUModel, nodes: tuple[Node,
             f"{smallest}; what fits on {smallest} (each profile alone reduced, the others "
             f"kept): {instead}"
         )
+    gpus = with_leftover(spec, model, plan, per_node)
     return ModelPlan(
-        model,
-        plan,
-        label_value(name, model.key),
-        with_leftover(spec, model, plan, per_node),
-        nodes,
+        model, plan, label_value(name, model.key, digest([model.device_ids, gpus])), gpus, nodes
     )
 
 
@@ -240,20 +253,47 @@ def provider_object(
     }
 
 
-def shared_plugin_config(req: Request[GPUPoolSpec], plugin: dict[str, Any]) -> dict[str, Any]:
+def shared_config_map(
+    req: Request[GPUPoolSpec], name: str, configmap: str, data: dict[str, str]
+) -> dict[str, Any]:
+    """An Object applying `data` keys of a ConfigMap several pools share."""
     manifest = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": SHARED_DEVICE_PLUGIN_CONFIGMAP, "namespace": GPU_OPERATOR_NAMESPACE},
-        "data": {label_value(req.owner.name): to_yaml(plugin)},
+        "metadata": {"name": configmap, "namespace": GPU_OPERATOR_NAMESPACE},
+        "data": data,
     }
-    # Create the shared ConfigMap if no pool has yet; never delete it (other pools' keys).
-    return provider_object(
+    # Create the shared ConfigMap if no pool has yet; never delete it (other pools use it).
+    return provider_object(req, name, manifest, ["Observe", "Create", "Update"])
+
+
+def shared_plugin_config(
+    req: Request[GPUPoolSpec], key: str, plugin: dict[str, Any]
+) -> dict[str, Any]:
+    return shared_config_map(
         req,
         f"{req.owner.name}-device-plugin-config",
-        manifest,
-        ["Observe", "Create", "Update"],
+        SHARED_DEVICE_PLUGIN_CONFIGMAP,
+        {key: to_yaml(plugin)},
     )
+
+
+def other_pools_mig_configs(req: Request[GPUPoolSpec]) -> dict[str, Any]:
+    """mig-parted layouts other MIG pools published in status.migPartedConfigs."""
+    out: dict[str, Any] = {}
+    for pool in sorted(req.required.get(POOLS, []), key=lambda p: p["metadata"]["name"]):
+        if pool["metadata"]["name"] == req.owner.name:
+            continue
+        if ((pool.get("spec") or {}).get("sharing") or {}).get("mode") != "mig":
+            continue
+        text = (pool.get("status") or {}).get("migPartedConfigs")
+        try:
+            configs = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            configs = None
+        if isinstance(configs, dict):
+            out.update({k: v for k, v in configs.items() if k not in ALL_DISABLED})
+    return out
 
 
 def node_labeller(req: Request[GPUPoolSpec], node: Node, labels: dict[str, str]) -> dict[str, Any]:
@@ -418,6 +458,7 @@ def requirements(req: Request[GPUPoolSpec]) -> list[Requirement]:
     return [
         Requirement(NODES, "v1", "Node", match_labels=dict(req.spec.nodeSelector)),
         Requirement(SERVICES, API_VERSION, services),
+        Requirement(POOLS, API_VERSION, GPU_POOL.kind),
     ]
 
 
@@ -434,15 +475,17 @@ def compose_mig(req: Request[GPUPoolSpec], wired: list[Node], out: Composed) -> 
     spec, name = req.spec, req.owner.name
     plan_list = mig_plans(spec, name, wired)
     plans = {p.model: p for p in plan_list}
-    configmap = f"{name}-mig-parted-config"
-    out.resources["mig-parted-config"] = config_map(
-        req.owner,
-        configmap,
-        COMPONENT,
-        {"config.yaml": to_yaml(mig_parted(plan_list))},
-        namespace=GPU_OPERATOR_NAMESPACE,
+    own = mig_parted(plan_list)["mig-configs"]
+    out.status["migPartedConfigs"] = to_yaml(own)
+    merged = {**other_pools_mig_configs(req), **own}
+    document = {"version": "v1", "mig-configs": {**ALL_DISABLED, **dict(sorted(merged.items()))}}
+    out.resources["mig-parted-config"] = shared_config_map(
+        req,
+        f"{name}-mig-parted-config",
+        SHARED_MIG_PARTED_CONFIGMAP,
+        {"config.yaml": to_yaml(document)},
     )
-    out.status["migConfigMap"] = configmap
+    out.status["migConfigMap"] = SHARED_MIG_PARTED_CONFIGMAP
     out.status["migPlans"] = {
         p.model.key: {
             "configName": p.config_name,
@@ -532,7 +575,6 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         resources={},
         status={
             "mode": spec.sharing.mode,
-            "devicePluginConfig": label_value(name),
             "devicePluginConfigMap": SHARED_DEVICE_PLUGIN_CONFIGMAP,
         },
         warnings=warnings,
@@ -553,9 +595,11 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         for r, c in sorted(per_node_resources(spec, wired, mig_out).items())
     }
     plugin = device_plugin_config(spec, mig_out.resources if mig_out else [], n)
-    out.resources["device-plugin-config"] = shared_plugin_config(req, plugin)
+    key = label_value(name, digest(plugin))
+    out.status["devicePluginConfig"] = key
+    out.resources["device-plugin-config"] = shared_plugin_config(req, key, plugin)
     for node in wired:
-        labels = {PLUGIN_CONFIG_LABEL: label_value(name)}
+        labels = {PLUGIN_CONFIG_LABEL: key}
         if mig_out and node.name in mig_out.node_config:
             labels[MIG_CONFIG_LABEL] = mig_out.node_config[node.name]
         out.resources[f"node-{node.name}"] = node_labeller(req, node, labels)

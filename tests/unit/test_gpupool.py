@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,25 @@ from tests.fnharness import example, run, with_spec
 SAMPLE = example("a100-pool.yaml")
 
 
+def mig_config(res: Any) -> dict[str, Any]:
+    obj = res.resources["mig-parted-config"]
+    assert obj["kind"] == "Object"
+    assert obj["spec"]["managementPolicies"] == ["Observe", "Create", "Update"]
+    manifest = obj["spec"]["forProvider"]["manifest"]
+    assert manifest["metadata"] == {
+        "name": "inference-platform-mig-parted",
+        "namespace": "gpu-operator",
+    }
+    return dict(yaml.safe_load(manifest["data"]["config.yaml"]))
+
+
+def config_name(res: Any, model: str = "a100-80gb") -> str:
+    name = res.status["migPlans"][model]["configName"]
+    # <pool>-<model>-<content digest>: a changed layout changes the node label.
+    assert re.fullmatch(rf"a100-pool-{model}-[0-9a-f]{{6}}", name), name
+    return str(name)
+
+
 def plugin_config(doc: dict[str, Any]) -> dict[str, Any]:
     obj = run(doc).resources["device-plugin-config"]
     (text,) = obj["spec"]["forProvider"]["manifest"]["data"].values()
@@ -22,9 +42,9 @@ def plugin_config(doc: dict[str, Any]) -> dict[str, Any]:
 def test_sample_plans_mig_layout_on_fewest_gpus_per_model() -> None:
     res = run(SAMPLE)
     assert res.fatal == []
-    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
+    cfg = mig_config(res)
     assert cfg["version"] == "v1"
-    entries = cfg["mig-configs"]["a100-pool-a100-80gb"]
+    entries = cfg["mig-configs"][config_name(res)]
     # 2 x 3g.40gb fill all 8 memory slices of one GPU; the 4 x 1g.10gb go on a second.
     a100 = [e for e in entries if "0x20B210DE" in e["device-filter"]]
     assert [(e["devices"], e["mig-devices"]) for e in a100] == [
@@ -32,7 +52,7 @@ def test_sample_plans_mig_layout_on_fewest_gpus_per_model() -> None:
         ([1], {"1g.10gb": 4}),
     ]
     assert all(e["mig-enabled"] for e in entries)
-    assert res.resources["mig-parted-config"]["metadata"]["namespace"] == "gpu-operator"
+    assert cfg["mig-configs"]["all-disabled"] == [{"devices": "all", "mig-enabled": False}]
 
 
 def test_sample_time_slices_mig_devices_with_whole_replicas() -> None:
@@ -116,8 +136,8 @@ def test_device_plugin_config_per_mode(
 )
 def test_counts_beyond_one_gpu_spill_onto_more_gpus(changes: dict[str, Any], message: str) -> None:
     res = run(with_spec(SAMPLE, **changes))
-    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
-    a100 = cfg["mig-configs"]["a100-pool-a100-80gb"]
+    cfg = mig_config(res)
+    a100 = cfg["mig-configs"][config_name(res)]
     assert [e["mig-devices"] for e in a100] == [{message: 2}, {message: 1}]
 
 
@@ -189,13 +209,14 @@ def node(name: str, product: str, count: int, **labels: str) -> dict[str, Any]:
     }
 
 
+A100_CONFIG = config_name(run(SAMPLE, required={"nodes": [node("x", "NVIDIA-A100-SXM4-80GB", 8)]}))
 A100_NODES = [
     node(
         "a",
         "NVIDIA-A100-SXM4-80GB",
         8,
         **{
-            "nvidia.com/mig.config": "a100-pool-a100-80gb",
+            "nvidia.com/mig.config": A100_CONFIG,
             "nvidia.com/mig.config.state": "success",
         },
     ),
@@ -246,8 +267,8 @@ def test_nodes_get_only_our_labels_through_observe_update_objects() -> None:
         assert set(manifest) == {"apiVersion", "kind", "metadata"}
         assert set(manifest["metadata"]) == {"name", "labels"}
         assert manifest["metadata"]["labels"] == {
-            "nvidia.com/device-plugin.config": "a100-pool",
-            "nvidia.com/mig.config": "a100-pool-a100-80gb",
+            "nvidia.com/device-plugin.config": res.status["devicePluginConfig"],
+            "nvidia.com/mig.config": A100_CONFIG,
         }
     shared = res.resources["device-plugin-config"]["spec"]
     assert "Delete" not in shared["managementPolicies"]
@@ -255,20 +276,21 @@ def test_nodes_get_only_our_labels_through_observe_update_objects() -> None:
         "name": "inference-platform-device-plugin",
         "namespace": "gpu-operator",
     }
-    assert list(shared["forProvider"]["manifest"]["data"]) == ["a100-pool"]
+    assert list(shared["forProvider"]["manifest"]["data"]) == [res.status["devicePluginConfig"]]
+    assert re.fullmatch(r"a100-pool-[0-9a-f]{6}", res.status["devicePluginConfig"])
 
 
 def test_unused_gpus_stay_whole_up_to_the_largest_node() -> None:
     res = run(SAMPLE, required={"nodes": A100_NODES})
-    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
-    entries = cfg["mig-configs"]["a100-pool-a100-80gb"]
+    cfg = mig_config(res)
+    entries = cfg["mig-configs"][config_name(res)]
     assert [(e["devices"], e["mig-enabled"], e.get("mig-devices")) for e in entries] == [
         ([0], True, {"3g.40gb": 2}),
         ([1], True, {"1g.10gb": 4}),
         ([2, 3, 4, 5, 6, 7], False, None),
     ]
     assert res.status["migPlans"]["a100-80gb"] == {
-        "configName": "a100-pool-a100-80gb",
+        "configName": A100_CONFIG,
         "gpusUsed": 2,
         "optimal": True,
         "nodes": 2,
@@ -288,8 +310,8 @@ def test_leftover_policy_fills_spare_gpus(
 ) -> None:
     doc = with_spec(SAMPLE, **{"sharing.leftover": leftover})
     res = run(doc, required={"nodes": A100_NODES})
-    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
-    entries = cfg["mig-configs"]["a100-pool-a100-80gb"]
+    cfg = mig_config(res)
+    entries = cfg["mig-configs"][config_name(res)]
     assert entries[1]["mig-devices"] == partial
     assert entries[-1]["devices"] == [2, 3, 4, 5, 6, 7]
     assert entries[-1]["mig-devices"] == spare
@@ -434,7 +456,7 @@ def test_whole_gpu_modes_label_only_the_device_plugin_config(
     assert res.fatal == []
     assert "mig-parted-config" not in res.resources
     labels = res.resources["node-a"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
-    assert labels == {"nvidia.com/device-plugin.config": "a100-pool"}
+    assert labels == {"nvidia.com/device-plugin.config": res.status["devicePluginConfig"]}
     got = {r: (c["physical"], c["schedulable"]) for r, c in res.status["capacity"].items()}
     assert got == capacity
 
@@ -442,9 +464,38 @@ def test_whole_gpu_modes_label_only_the_device_plugin_config(
 def test_one_layout_per_gpu_model_in_a_mixed_pool() -> None:
     nodes = [*A100_NODES, node("h", "NVIDIA-H100-80GB-HBM3", 8)]
     res = run(SAMPLE, required={"nodes": nodes})
-    cfg = yaml.safe_load(res.resources["mig-parted-config"]["data"]["config.yaml"])
-    assert sorted(cfg["mig-configs"]) == ["a100-pool-a100-80gb", "a100-pool-h100-80gb"]
+    cfg = mig_config(res)
+    assert sorted(cfg["mig-configs"]) == sorted(
+        [config_name(res), config_name(res, "h100-80gb"), "all-disabled"]
+    )
     labels = res.resources["node-h"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
-    assert labels["nvidia.com/mig.config"] == "a100-pool-h100-80gb"
-    h100 = cfg["mig-configs"]["a100-pool-h100-80gb"]
+    assert labels["nvidia.com/mig.config"] == config_name(res, "h100-80gb")
+    h100 = cfg["mig-configs"][config_name(res, "h100-80gb")]
     assert all("0x233010DE" in e["device-filter"] for e in h100)
+
+
+def test_mig_parted_config_merges_the_layouts_other_mig_pools_publish() -> None:
+    own = run(SAMPLE, required={"nodes": A100_NODES})
+    published = own.status["migPartedConfigs"]
+    assert list(yaml.safe_load(published)) == [A100_CONFIG]
+    other = with_spec(SAMPLE, nodeSelector={"gpu-type": "other"})
+    other["metadata"]["name"] = "other"
+    not_mig = with_spec(SAMPLE, sharing={"mode": "exclusive"})
+    not_mig["metadata"]["name"] = "stale"
+    pools = [
+        {**SAMPLE, "status": {"migPartedConfigs": published}},
+        {**other, "status": {"migPartedConfigs": "other-a100-80gb: []\n"}},
+        {**not_mig, "status": {"migPartedConfigs": "stale-a100-80gb: []\n"}},
+    ]
+    res = run(SAMPLE, required={"nodes": A100_NODES, "gpupools": pools})
+    assert sorted(mig_config(res)["mig-configs"]) == [
+        A100_CONFIG,
+        "all-disabled",
+        "other-a100-80gb",
+    ]
+    # Once each has read the other's status, both pools apply the same document.
+    theirs = run(other, required={"nodes": [], "gpupools": pools[:1]}).status["migPartedConfigs"]
+    both = [pools[0], {**other, "status": {"migPartedConfigs": theirs}}]
+    mine = run(SAMPLE, required={"nodes": A100_NODES, "gpupools": both})
+    their_view = run(other, required={"nodes": [], "gpupools": both})
+    assert mig_config(mine) == mig_config(their_view)

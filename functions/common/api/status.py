@@ -56,7 +56,9 @@ class GPUPoolStatus(SpecModel):
     mode: str | None = None
     """Sharing mode in force."""
     migConfigMap: str | None = None
-    """mig-parted ConfigMap (gpu-operator, config.yaml) for ClusterPolicy migManager.config.name."""
+    """Shared mig-parted ConfigMap (gpu-operator) for ClusterPolicy migManager.config.name."""
+    migPartedConfigs: str | None = None
+    """This pool's mig-parted layouts (YAML of mig-configs); other pools merge them."""
     migPlans: dict[str, MigPlanStatus] = Field(default_factory=dict)
     """MIG plan per GPU model (catalog key, e.g. a100-80gb)."""
     devicePluginConfigMap: str | None = None
