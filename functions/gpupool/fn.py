@@ -477,15 +477,7 @@ def compose_mig(req: Request[GPUPoolSpec], wired: list[Node], out: Composed) -> 
     plans = {p.model: p for p in plan_list}
     own = mig_parted(plan_list)["mig-configs"]
     out.status["migPartedConfigs"] = to_yaml(own)
-    merged = {**other_pools_mig_configs(req), **own}
-    document = {"version": "v1", "mig-configs": {**ALL_DISABLED, **dict(sorted(merged.items()))}}
-    out.resources["mig-parted-config"] = shared_config_map(
-        req,
-        f"{name}-mig-parted-config",
-        SHARED_MIG_PARTED_CONFIGMAP,
-        {"config.yaml": to_yaml(document)},
-    )
-    out.status["migConfigMap"] = SHARED_MIG_PARTED_CONFIGMAP
+    apply_mig_parted(req, own, out)
     out.status["migPlans"] = {
         p.model.key: {
             "configName": p.config_name,
@@ -514,6 +506,28 @@ def compose_mig(req: Request[GPUPoolSpec], wired: list[Node], out: Composed) -> 
     return MigOutput(plans, resources, node_config)
 
 
+def apply_mig_parted(req: Request[GPUPoolSpec], own: dict[str, Any], out: Composed) -> None:
+    """The shared mig-parted ConfigMap: all-disabled, the other MIG pools' layouts, ours."""
+    merged = {**other_pools_mig_configs(req), **own}
+    document = {"version": "v1", "mig-configs": {**ALL_DISABLED, **dict(sorted(merged.items()))}}
+    out.resources["mig-parted-config"] = shared_config_map(
+        req,
+        f"{req.owner.name}-mig-parted-config",
+        SHARED_MIG_PARTED_CONFIGMAP,
+        {"config.yaml": to_yaml(document)},
+    )
+    out.status["migConfigMap"] = SHARED_MIG_PARTED_CONFIGMAP
+
+
+def disable_mig(req: Request[GPUPoolSpec], wired: list[Node], out: Composed) -> dict[str, str]:
+    """Whole-GPU modes: MIG-capable nodes select all-disabled (MPS and time-slicing of whole
+    GPUs need MIG off; a node a MIG pool used before would otherwise keep its instances)."""
+    capable = [x.name for x in wired if x.model is not None and x.model.mig_capable]
+    if capable:
+        apply_mig_parted(req, {}, out)
+    return dict.fromkeys(capable, next(iter(ALL_DISABLED)))
+
+
 def per_node_resources(
     spec: GPUPoolSpec, wired: list[Node], mig_out: MigOutput | None
 ) -> Counter[str]:
@@ -538,6 +552,7 @@ def observe(
     nodes: list[Node],
     wired: list[Node],
     mig_out: MigOutput | None,
+    node_config: dict[str, str],
     n: int,
     out: Composed,
 ) -> None:
@@ -560,9 +575,10 @@ def observe(
             "advertise; they cannot schedule here"
         )
     out.conditions.append(capacity_condition(cap))
-    if mig_out is not None and wired:
-        out.status["nodeStates"] = dict(sorted(Counter(x.mig_state for x in wired).items()))
-        out.conditions.append(mig_condition(wired, mig_out.node_config))
+    if node_config:
+        configured = [x for x in wired if x.name in node_config]
+        out.status["nodeStates"] = dict(sorted(Counter(x.mig_state for x in configured).items()))
+        out.conditions.append(mig_condition(configured, node_config))
 
 
 def compose(req: Request[GPUPoolSpec]) -> Composed:
@@ -598,13 +614,14 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     key = label_value(name, digest(plugin))
     out.status["devicePluginConfig"] = key
     out.resources["device-plugin-config"] = shared_plugin_config(req, key, plugin)
+    node_config = mig_out.node_config if mig_out else disable_mig(req, wired, out)
     for node in wired:
         labels = {PLUGIN_CONFIG_LABEL: key}
-        if mig_out and node.name in mig_out.node_config:
-            labels[MIG_CONFIG_LABEL] = mig_out.node_config[node.name]
+        if node.name in node_config:
+            labels[MIG_CONFIG_LABEL] = node_config[node.name]
         out.resources[f"node-{node.name}"] = node_labeller(req, node, labels)
     if NODES in req.required:
-        observe(req, nodes, wired, mig_out, n, out)
+        observe(req, nodes, wired, mig_out, node_config, n, out)
     else:
         out.warnings.append(
             "the pool's Nodes have not been read yet (required resources): layouts are planned "

@@ -454,9 +454,15 @@ def test_whole_gpu_modes_label_only_the_device_plugin_config(
     doc = with_spec(SAMPLE, sharing=sharing, oversubscription=oversub)
     res = run(doc, required={"nodes": A100_NODES})
     assert res.fatal == []
-    assert "mig-parted-config" not in res.resources
+    # MIG-capable nodes select all-disabled from the shared mig-parted ConfigMap: whole GPUs.
+    assert mig_config(res)["mig-configs"] == {
+        "all-disabled": [{"devices": "all", "mig-enabled": False}]
+    }
     labels = res.resources["node-a"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
-    assert labels == {"nvidia.com/device-plugin.config": res.status["devicePluginConfig"]}
+    assert labels == {
+        "nvidia.com/device-plugin.config": res.status["devicePluginConfig"],
+        "nvidia.com/mig.config": "all-disabled",
+    }
     got = {r: (c["physical"], c["schedulable"]) for r, c in res.status["capacity"].items()}
     assert got == capacity
 
@@ -499,3 +505,18 @@ def test_mig_parted_config_merges_the_layouts_other_mig_pools_publish() -> None:
     mine = run(SAMPLE, required={"nodes": A100_NODES, "gpupools": both})
     their_view = run(other, required={"nodes": [], "gpupools": both})
     assert mig_config(mine) == mig_config(their_view)
+
+
+def test_whole_gpu_pools_without_mig_capable_nodes_leave_mig_alone() -> None:
+    doc = with_spec(SAMPLE, sharing={"mode": "timeslice"})
+    res = run(doc, required={"nodes": [node("l4", "NVIDIA-L4", 4)]}, capabilities=CONDITIONS)
+    assert "mig-parted-config" not in res.resources
+    labels = res.resources["node-l4"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
+    assert list(labels) == ["nvidia.com/device-plugin.config"]
+    assert "MigConfigApplied" not in conditions(res)
+
+
+def test_unknown_profile_is_rejected_by_the_schema() -> None:
+    res = run(with_spec(SAMPLE, **{"sharing.profiles": [{"name": "9g.99gb", "count": 1}]}))
+    assert len(res.fatal) == 1
+    assert "spec.sharing.profiles[0].name: Input should be" in res.fatal[0]
