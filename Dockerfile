@@ -9,6 +9,10 @@
 # (`make docker-build IMG=<repo>` builds all three.) Without --target the last stage,
 # function-inferenceservice, is built. Each serves gRPC on 0.0.0.0:9443; Crossplane's function
 # runtime supplies the mTLS certificates through TLS_SERVER_CERTS_DIR.
+#
+# The metrics sidecar (sidecar/README.md) is a fourth target of the same image:
+#
+#   docker build --target sidecar -t <repo>/inference-sidecar:<tag> .   # make sidecar-image
 
 # Must stay the minor version of the runtime image's Python (Debian 12: 3.11).
 ARG PYTHON_VERSION=3.11
@@ -40,6 +44,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 COPY pyproject.toml uv.lock README.md ./
 COPY functions ./functions
+COPY sidecar ./sidecar
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --no-dev --no-editable --python /usr/local/bin/python${PYTHON_VERSION}
 
@@ -59,6 +64,12 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 EXPOSE 9443
 USER 65532:65532
+
+# Metrics sidecar: /metrics on :8080, /healthz and /readyz on :8081, configured by environment
+# (sidecar/README.md); runs as 65532 with a read-only root filesystem (it writes nothing).
+FROM runtime AS sidecar
+EXPOSE 8080 8081
+ENTRYPOINT ["/venv/bin/inference-sidecar"]
 
 FROM runtime AS function-gpupool
 ENTRYPOINT ["/venv/bin/function-gpupool"]

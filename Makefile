@@ -94,10 +94,35 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy hack/render.py
+	$(VENV)/bin/mypy hack/gpu-check.py
 
 .PHONY: test
-test: tools venv ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
+test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+
+# System packages the tests start as processes. Today: redis-server (the metrics sidecar's
+# tests run it on a free port). Installed with apt-get when missing and running as root.
+.PHONY: test-deps
+test-deps: ## Install redis-server for the sidecar tests (apt-get, as root) when missing
+	@command -v redis-server >/dev/null 2>&1 && exit 0; \
+	if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	  echo ">> installing redis-server (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	  command -v redis-server >/dev/null 2>&1 || { echo "error: apt-get installed no redis-server" >&2; exit 1; }; \
+	else \
+	  echo "error: redis-server is not installed; the sidecar tests need it. Install it" \
+	    "(e.g. sudo apt-get install redis-server, brew install redis) or re-run as root on Debian." >&2; \
+	  exit 1; \
+	fi
+
+.PHONY: sidecar-proto
+sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.proto (grpcio-tools)
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. sidecar/podresources/api.proto
+
+.PHONY: bench-sidecar
+bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
 
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test
@@ -138,6 +163,12 @@ docker-build: ## Build the function images (IMG=repo prefix) and save them to di
 	  docker build --target "$$fn" -t "$(IMG)/$$fn:$(VERSION)" . ; \
 	  docker save -o "dist/runtime-$$fn.tar" "$(IMG)/$$fn:$(VERSION)"; \
 	done
+
+.PHONY: sidecar-image
+sidecar-image: ## Build the metrics sidecar image <IMG>/inference-sidecar:<VERSION> (--target sidecar)
+	@command -v docker >/dev/null 2>&1 || { echo "error: docker is not installed" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "error: cannot reach a Docker daemon (docker info failed); start Docker or set DOCKER_HOST" >&2; exit 1; }
+	docker build --target sidecar -t "$(IMG)/inference-sidecar:$(VERSION)" .
 
 .PHONY: push
 push: tools require-registry ## Push dist/*.xpkg to $(REGISTRY)/<name>:$(VERSION)
