@@ -7,18 +7,22 @@ MIG layout per GPU model, renders:
 
 - `mig-parted-config`: a provider-kubernetes `Object` that server-side applies `config.yaml` of
   the ConfigMap `inference-platform-mig-parted` (the one mig-parted ConfigMap the ClusterPolicy
-  can name): every MIG pool's layouts (`<pool>-<model>`) merged with `all-disabled`. Each pool
-  publishes its own layouts in `status.migPartedConfigs` and reads the other pools' (required
-  resources), so whichever pool applies last writes the same merged document;
+  can name): every MIG pool's layouts (`<pool>-<model>-<digest>`) merged with `all-disabled`.
+  Each pool publishes its own layouts in `status.migPartedConfigs` and reads the other pools'
+  (required resources), so whichever pool applies last writes the same merged document;
+  whole-GPU pools with MIG-capable nodes apply it too and select `all-disabled`;
 - `device-plugin-config`: a provider-kubernetes `Object` that server-side applies one key
-  (`<pool>`) into the ConfigMap `inference-platform-device-plugin` that all pools share; its
-  management policies leave out `Delete`, so no pool ever deletes the shared ConfigMap;
+  (`<pool>-<digest>`) into the ConfigMap `inference-platform-device-plugin` that all pools
+  share; its management policies leave out `Delete`, so no pool ever deletes the shared
+  ConfigMap;
 - `node-<name>`: one `Object` per Node that applies only the `nvidia.com/device-plugin.config`
   and `nvidia.com/mig.config` labels, with management policies `Observe` and `Update`: the Node
-  is never created, adopted for deletion or otherwise written;
+  is never created, adopted for deletion or otherwise written.
 
-and reports capacity (physical, schedulable, requested, available per resource name) and the
-nodes' `nvidia.com/mig.config.state` in status and conditions.
+Config names end in a digest of their content, so a changed layout or sharing config changes
+the node labels, which is what mig-manager and the device plugin's config-manager act on.
+The function reports capacity (physical, schedulable, requested, available per resource name)
+and the nodes' `nvidia.com/mig.config.state` in status and conditions.
 """
 
 from __future__ import annotations

@@ -181,8 +181,6 @@ def lower_bound(model: GPUModel, demand: Vector) -> int:
     for most, c in zip(_singletons(model), demand, strict=True):
         if c and most:
             bound = max(bound, ceil(c / most))
-    # Instances taking more than half the memory (7g) or exactly half with no room for a
-    # second of their kind (4g) each need a GPU of their own among themselves.
     return bound
 
 
