@@ -10,6 +10,7 @@ times and its RSS (VmRSS, VmHWM from /proc) before and after. Not part of `make 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -30,6 +31,12 @@ def rss_kib(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0])
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -55,6 +62,7 @@ def measure(sidecar: procs.Sidecar, scrapes: int) -> dict[str, object]:
     assert sidecar.proc.popen is not None
     pid = sidecar.proc.popen.pid
     before = rss_kib(pid)
+    cpu_before = cpu_seconds(pid)
     latencies = []
     source_times: dict[str, list[float]] = {}
     body = b""
@@ -69,6 +77,7 @@ def measure(sidecar: procs.Sidecar, scrapes: int) -> dict[str, object]:
     return {
         "before": before,
         "after": rss_kib(pid),
+        "cpu_ms_per_scrape": (cpu_seconds(pid) - cpu_before) * 1000 / scrapes,
         "latencies": latencies,
         "sources": source_times,
         "body": body,
@@ -86,6 +95,7 @@ def report(args: argparse.Namespace, result: dict[str, Any], walk_ms: float) -> 
         f"scrape latency ms: median {statistics.median(ms):.2f}, p90 {quantile(ms, 0.9):.2f},"
         f" p99 {quantile(ms, 0.99):.2f}, max {max(ms):.2f}"
     )
+    print(f"sidecar CPU per scrape: {result['cpu_ms_per_scrape']:.2f} ms (utime+stime)")
     for source, t in result["sources"].items():
         print(
             f"  source {source:8s} read ms: median {statistics.median(t):.2f},"
