@@ -57,7 +57,7 @@ help: ## Show this help
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 
 .PHONY: tools
-tools: ## Build the crossplane CLI and core into TOOLS_DIR (needs Go >= 1.26)
+tools: ## Build the crossplane CLI, core and llm-d-inference-sim into TOOLS_DIR (needs Go >= 1.26)
 	@hack/tools.sh
 
 $(UV_STAMP):

@@ -20,6 +20,7 @@ ratios are averaged.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
 import urllib.error
@@ -178,7 +179,7 @@ class EngineSource:
         try:
             text = self.fetch()
             values = parse(text)
-        except (OSError, urllib.error.URLError, ValueError) as err:
+        except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as err:
             self._states.report(
                 "state",
                 f"down: {type(err).__name__}",

@@ -7,9 +7,13 @@ tensorrt_llm/metrics/collector.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
-from sidecar.engine import base_name, parse, relevant_lines, to_samples
+from sidecar.engine import EngineSource, base_name, parse, relevant_lines, to_samples
 
 VLLM = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -181,3 +185,47 @@ def test_filter_keeps_only_wanted_lines() -> None:
 )
 def test_base_name(name: str, base: str) -> None:
     assert base_name(name) == base
+
+
+class _Engine(BaseHTTPRequestHandler):
+    status = 200
+    body = SIM
+
+    def do_GET(self) -> None:
+        data = self.body.encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def engine() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Engine)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    _Engine.status, _Engine.body = 200, SIM
+
+
+def _up(source: EngineSource) -> float:
+    return next(s.value for s in source.read() if s.name == "inference_engine_up")
+
+
+def test_engine_source_http(engine: ThreadingHTTPServer) -> None:
+    source = EngineSource(f"http://127.0.0.1:{engine.server_port}/metrics", timeout=2)
+    samples = source.read()
+    assert _up(source) == 1
+    assert any(s.name == "inference_cache_hits_total" and s.value == 32 for s in samples)
+    _Engine.status = 500
+    assert _up(source) == 0
+    _Engine.status, _Engine.body = 200, 'vllm:prefix_cache_hits{model_name="m" 3\n'
+    assert _up(source) == 0  # a known name that does not parse
+    _Engine.body = "# an exporter without prefix-cache metrics\nup 1\n"
+    assert _up(source) == 1  # answering; logged as "without known prefix-cache metrics"
