@@ -13,6 +13,10 @@
 #      link to the interpreter that built it and dangles on another machine; the packages
 #      the GPU check needs are pure Python, so another python3 can load them);
 #   4. python3 as it is.
+# The whole .venv is ~190 MB; the check needs only three pure-Python entries of its
+# site-packages (1.5 MB), so copying just these next to the repository is enough:
+#   .venv/lib/python3.11/site-packages/{pynvml.py,prometheus_client,click}
+# (tested with python3 3.10, 3.12 and 3.13 on the target).
 # Without any of these: `python3 -m venv v && v/bin/pip install nvidia-ml-py prometheus-client
 # click` (needs PyPI, or `pip download` the three wheels elsewhere and --no-index --find-links).
 set -euo pipefail
