@@ -138,7 +138,7 @@ def test_gpu_without_mig_support() -> None:
     assert m.get("inference_gpu_utilization", gpu="1") == 0.0
 
 
-@pytest.mark.parametrize("name", ["h100-whole", "a100-mig", "no-driver"])
+@pytest.mark.parametrize("name", ["h100-whole", "a100-mig", "no-driver", "h100-recorded"])
 def test_fixture_is_exactly_what_the_collector_asks(name: str) -> None:
     """Re-recording the replayed answers gives the fixture back: no stale or missing answer."""
     fixture = json.loads((FIXTURES / f"{name}.json").read_text())
@@ -211,6 +211,18 @@ def test_real_pynvml() -> None:
 def test_fixture_files_are_the_three_documented_ones() -> None:
     assert sorted(p.name for p in Path(FIXTURES).glob("*.json")) == [
         "a100-mig.json",
+        "h100-recorded.json",
         "h100-whole.json",
         "no-driver.json",
     ]
+
+
+def test_answers_recorded_on_a_real_h100_replay_to_what_nvidia_smi_showed() -> None:
+    """h100-recorded.json was recorded by hack/gpu-check.sh on an H100 (driver 580.159.04)
+    running a matmul load; nvidia-smi then showed 100% utilization and 5747 MiB used of
+    81559 MiB."""
+    m = scrape(GpuSource(load("h100-recorded")))
+    gpu = {"gpu": "0", "uuid": "GPU-c582ffa5-e07e-b796-be44-50936d863909"}
+    assert m.get("inference_gpu_utilization", **gpu) == 1.0
+    assert round(m.get("inference_gpu_memory_used_bytes", **gpu) / MiB) == 5747
+    assert m.get("inference_gpu_memory_total_bytes", **gpu) == 81559 * MiB
