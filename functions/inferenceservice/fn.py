@@ -10,7 +10,7 @@ from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import INFERENCE_SERVICE
 from functions.common.readiness import is_ready
-from functions.inferenceservice import autoscaling, modelstore, monitoring, pools
+from functions.inferenceservice import autoscaling, modelstore, monitoring, pools, sidecar
 from functions.inferenceservice.backends import (
     Backend,
     BackendInput,
@@ -64,7 +64,8 @@ def deployment(
             modelstore.model_volume(store) if v["name"] == "model-cache" else v for v in volumes
         ]
         pod_spec["initContainers"] = [modelstore.wait_for_weights(store, plan.container)]
-    pod_spec["containers"] = [container]
+    metrics = sidecar.container(spec, plan)
+    pod_spec["containers"] = [container, *([metrics] if metrics else [])]
     pod_spec["volumes"] = volumes
     template_meta: dict[str, Any] = {"labels": owner.labels(COMPONENT)}
     if plan.pod_annotations:
@@ -184,7 +185,11 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         "service": service(req, plan.service_ports),
         "disruption-budget": monitoring.disruption_budget(owner, owner.child(), COMPONENT),
         "pod-monitor": monitoring.pod_monitor(
-            owner, owner.child(), COMPONENT, [(plan.metrics_port, plan.metrics_path)]
+            owner,
+            owner.child(),
+            COMPONENT,
+            [(plan.metrics_port, plan.metrics_path)]
+            + ([(sidecar.METRICS_PORT_NAME, "/metrics")] if spec.metricsSidecar.enabled else []),
         ),
         **plan.resources,
     }

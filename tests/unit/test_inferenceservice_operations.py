@@ -204,10 +204,16 @@ def test_pod_monitor_scrapes_each_engines_prometheus_endpoint(
     res = run(with_spec(EXCLUSIVE, backend=backend)).resources
     pm = res["pod-monitor"]
     assert pm["apiVersion"] == "monitoring.coreos.com/v1"
-    assert (
-        pm["spec"]["podMetricsEndpoints"][0] | {"port": port, "path": path}
-        == pm["spec"]["podMetricsEndpoints"][0]
-    )
+    relabel = [
+        {
+            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+            "targetLabel": "inference_ai_service",
+        }
+    ]
+    assert pm["spec"]["podMetricsEndpoints"] == [
+        {"port": port, "path": path, "interval": "15s", "relabelings": relabel},
+        {"port": "sidecar-metrics", "path": "/metrics", "interval": "15s", "relabelings": relabel},
+    ]
     assert (
         pm["spec"]["selector"]["matchLabels"]
         == res["deployment"]["spec"]["selector"]["matchLabels"]
@@ -354,3 +360,53 @@ def test_pools_are_requested_and_allocation_is_reported() -> None:
     res = run(SAMPLE, capabilities=(fnv1.CAPABILITY_CONDITIONS,), required={"gpupools": over})
     (cond,) = [c for c in res.raw.conditions if c.type == "GPUAllocated"]
     assert (cond.status, cond.reason) == (fnv1.STATUS_CONDITION_FALSE, "PoolOvercommitted")
+
+
+@pytest.mark.parametrize(
+    ("backend", "engine_url"),
+    [("vllm", "http://127.0.0.1:8000/metrics"), ("triton", "http://127.0.0.1:8002/metrics"),
+     ("tensorrt-llm", "http://127.0.0.1:8000/prometheus/metrics")],
+)  # fmt: skip
+def test_metrics_sidecar_reads_its_engine_and_runs_without_privileges(
+    backend: str, engine_url: str
+) -> None:
+    pod = run(with_spec(EXCLUSIVE, backend=backend)).resources["deployment"]["spec"]["template"]
+    _engine, side = pod["spec"]["containers"]
+    assert side["name"] == "metrics-sidecar"
+    assert side["image"] == "ghcr.io/inference-platform/inference-sidecar:v0.1.0"
+    env = {e["name"]: e["value"] for e in side["env"]}
+    assert env == {
+        "METRICS_BIND_ADDRESS": ":8080",
+        "HEALTH_PROBE_BIND_ADDRESS": ":8081",
+        "GPU_METRICS": "off",
+        "ENGINE_METRICS_URL": engine_url,
+        "PREFIX_CACHE_CAPACITY": str(20 * 2**30),
+    }
+    assert side["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "sidecar-health"}
+    assert side["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "sidecar-health"}
+    assert not any(k.startswith("nvidia.com/") for k in side["resources"]["limits"])
+    sc = side["securityContext"]
+    assert (sc["runAsNonRoot"], sc["readOnlyRootFilesystem"]) == (True, True)
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_metrics_sidecar_can_be_turned_off_or_moved() -> None:
+    off = run(with_spec(EXCLUSIVE, metricsSidecar={"enabled": False})).resources
+    assert len(off["deployment"]["spec"]["template"]["spec"]["containers"]) == 1
+    assert len(off["pod-monitor"]["spec"]["podMetricsEndpoints"]) == 1
+    moved = run(with_spec(EXCLUSIVE, metricsSidecar={"metricsPort": 9400, "healthPort": 9401}))
+    side = moved.resources["deployment"]["spec"]["template"]["spec"]["containers"][1]
+    assert [p["containerPort"] for p in side["ports"]] == [9400, 9401]
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        ({"metricsPort": 8000}, "spec.metricsSidecar.metricsPort: 8000 is the vllm engine's port"),
+        ({"metricsPort": 9000, "healthPort": 9000}, "metricsPort and healthPort must differ"),
+    ],
+)
+def test_sidecar_ports_must_not_collide(sidecar: dict[str, Any], message: str) -> None:
+    res = run(with_spec(EXCLUSIVE, metricsSidecar=sidecar))
+    assert len(res.fatal) == 1
+    assert message in res.fatal[0]

@@ -135,6 +135,28 @@ class Autoscaling(SpecModel):
     )
 
 
+SIDECAR_IMAGE = "ghcr.io/inference-platform/inference-sidecar:v0.1.0"
+
+
+class MetricsSidecar(SpecModel):
+    enabled: bool = True
+    """Run the inference-sidecar beside the engine: cache metrics for Prometheus."""
+    image: Annotated[str, Field(max_length=255)] = SIDECAR_IMAGE
+    """Sidecar image (the Dockerfile's `sidecar` target)."""
+    metricsPort: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    """Port of the sidecar's /metrics."""
+    healthPort: Annotated[int, Field(ge=1024, le=65535)] = 8081
+    """Port of the sidecar's /healthz and /readyz."""
+
+    rules = (
+        Rule(
+            "self.metricsPort != self.healthPort",
+            "metricsPort and healthPort must differ",
+            lambda s: s.metricsPort != s.healthPort,
+        ),
+    )
+
+
 class Resources(SpecModel):
     cpu: Quantity = "4"
     """CPU each replica requests (tokenization, scheduling, HTTP)."""
@@ -157,5 +179,7 @@ class InferenceServiceSpec(SpecModel):
     """KV/prefix cache."""
     resources: Resources = Field(default_factory=Resources)
     """CPU and memory per replica, besides the GPUs."""
+    metricsSidecar: MetricsSidecar = Field(default_factory=MetricsSidecar)
+    """The metrics sidecar container in every replica."""
     autoscaling: Autoscaling | None = None
     """Autoscaling on GPU utilization, queue depth or latency."""
