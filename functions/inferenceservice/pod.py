@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.common.api.inferenceservice import InferenceServiceSpec
+from functions.common.security import restricted
 
 MODEL_CACHE_PATH = "/models"
 HF_HOME = f"{MODEL_CACHE_PATH}/huggingface"
@@ -28,15 +29,8 @@ def volumes(shm_size: str) -> list[dict[str, Any]]:
 
 
 def container_security(run_as_user: int) -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": run_as_user,
-        "runAsGroup": 0,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    # Group 0: the engine images give their writable paths to the root group (OpenShift style).
+    return restricted(run_as_user, 0)
 
 
 def hf_env(spec: InferenceServiceSpec) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import ComposeError
 from functions.common.probes import http_get
 from functions.common.quantity import to_bytes
+from functions.common.security import restricted
 from functions.inferenceservice.backends import BackendPlan
 
 RUN_AS = 65532  # the image's nonroot user
@@ -59,13 +60,5 @@ def container(spec: InferenceServiceSpec, plan: BackendPlan) -> dict[str, Any] |
         "readinessProbe": http_get("/readyz", HEALTH_PORT_NAME, periodSeconds=10),
         "livenessProbe": http_get("/healthz", HEALTH_PORT_NAME, periodSeconds=20),
         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted(RUN_AS, RUN_AS),
     }

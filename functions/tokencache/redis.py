@@ -13,6 +13,7 @@ from functions.common.api.tokencache import EvictionPolicy, Tier
 from functions.common.meta import Owner
 from functions.common.objects import config_hash, config_map
 from functions.common.quantity import format_bytes, to_bytes
+from functions.common.security import restricted
 
 IMAGE = "redis:8.2-alpine"
 PORT = 6379
@@ -95,15 +96,7 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
             "requests": {"cpu": "1", "memory": format_bytes(limit)},
             "limits": {"memory": format_bytes(limit)},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted(RUN_AS_USER, RUN_AS_USER),
         "volumeMounts": [
             {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
             {"name": "run", "mountPath": "/run/redis"},
