@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from functions.common.gpus import CATALOG, GPUModel, MigProfile
 from functions.gpupool import mig
+from functions.gpupool.bench import exhaustive_optimum
 
 MIG_MODELS = [m for m in CATALOG if m.mig_capable]
 
@@ -32,42 +33,6 @@ def requests(draw: st.DrawFn, max_total: int = 24) -> tuple[GPUModel, dict[str, 
         biggest = max(counts, key=lambda n: (counts[n], n))
         counts[biggest] -= 1
     return model, {n: c for n, c in counts.items() if c}
-
-
-def brute_force_optimum(model: GPUModel, counts: dict[str, int]) -> int:
-    """Fewest GPUs by plain search: place instances in order into k bins, k = 1, 2, ..."""
-    items: list[MigProfile] = []
-    for name, count in sorted(counts.items()):
-        profile = model.profile(name)
-        assert profile is not None
-        items.extend([profile] * count)
-    items.sort(key=lambda p: (-p.shape.memory_slices, -p.shape.compute_slices, p.name))
-
-    def place(i: int, bins: list[list[MigProfile]], k: int) -> bool:
-        if i == len(items):
-            return True
-        tried: set[tuple[str, ...]] = set()
-        for b in bins:
-            key = tuple(sorted(p.name for p in b))
-            if key in tried:  # bins with equal content are interchangeable
-                continue
-            tried.add(key)
-            if mig.place_on_gpu(model, [*b, items[i]]) is not None:
-                b.append(items[i])
-                if place(i + 1, bins, k):
-                    return True
-                b.pop()
-        if len(bins) < k:
-            bins.append([items[i]])
-            if place(i + 1, bins, k):
-                return True
-            bins.pop()
-        return False
-
-    k = 1
-    while not place(0, [], k):
-        k += 1
-    return k
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -92,7 +57,7 @@ def test_planner_uses_the_fewest_gpus_on_small_instances(
     model, counts = request
     plan = mig.solve(model, counts)
     assert plan.optimal
-    assert len(plan) == brute_force_optimum(model, counts)
+    assert len(plan) == exhaustive_optimum(model, counts)
 
 
 @settings(max_examples=200, deadline=None)
