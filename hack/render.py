@@ -328,14 +328,17 @@ def claim_to_composite(claim: dict[str, Any], info: KindInfo) -> dict[str, Any]:
     }
 
 
-def side_file(source: Path, kind: str) -> Path | None:
-    """examples/<kind>/<example-basename>.yaml for an example under examples/<form>/.
+# Kinds whose functions read other composites; examples/required/cluster.yaml (the GPUPools and
+# TokenCaches the example cluster has) is their default required-resources file.
+READS_CLUSTER = {"InferenceService", "XInferenceService"}
 
-    For required resources, examples/required/cluster.yaml (the GPUPools and TokenCaches every
-    example's cluster has) stands in when an example has no file of its own.
-    """
+
+def side_file(source: Path, kind: str, doc_kind: str = "") -> Path | None:
+    """examples/<kind>/<example-basename>.yaml for an example under examples/<form>/, else
+    examples/required/cluster.yaml for the kinds that read the cluster's composites."""
+    fallback = "cluster.yaml" if kind == "required" and doc_kind in READS_CLUSTER else None
     for directory in (source.parent.parent / kind, REPO / "examples" / kind):
-        for name in (source.name, "cluster.yaml" if kind == "required" else None):
+        for name in (source.name, fallback):
             candidate = directory / name if name else None
             if candidate is not None and candidate.is_file():
                 return candidate
@@ -415,7 +418,8 @@ def build_jobs(
                     info=info,
                     xr=xr,
                     observed=observed or side_file(source, "observed"),
-                    required=list(required) or [p for p in [side_file(source, "required")] if p],
+                    required=list(required)
+                    or [p for p in [side_file(source, "required", kind)] if p],
                 )
             )
     if errors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crossplane.function import resource
@@ -10,11 +11,19 @@ from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import INFERENCE_SERVICE
 from functions.common.readiness import is_ready
-from functions.inferenceservice import autoscaling, modelstore, monitoring, pools, sidecar
+from functions.inferenceservice import (
+    autoscaling,
+    modelstore,
+    monitoring,
+    pools,
+    sidecar,
+    tokencache,
+)
 from functions.inferenceservice.backends import (
     Backend,
     BackendInput,
     BackendPlan,
+    TierPlan,
     tensorrt_llm,
     triton,
     vllm,
@@ -26,6 +35,11 @@ BACKENDS: dict[str, Backend] = {
     "triton": triton.plan,
     "tensorrt-llm": tensorrt_llm.plan,
 }
+TIERS: dict[str, Callable[[BackendInput, tokencache.BoundCache], TierPlan]] = {
+    "vllm": vllm.tiers,
+    "triton": triton.tiers,
+    "tensorrt-llm": tensorrt_llm.tiers,
+}
 COMPONENT = "inference-server"
 
 
@@ -34,11 +48,15 @@ def deployment(
     placement: Placement,
     plan: BackendPlan,
     store: modelstore.ModelStore | None,
+    tiers: TierPlan,
 ) -> dict[str, Any]:
     owner, spec = req.owner, req.spec
     memory = spec.resources.memory
     container = {
         **plan.container,
+        "args": [*plan.container["args"], *tiers.args],
+        "env": [*plan.container["env"], *tiers.env],
+        "volumeMounts": [*plan.container["volumeMounts"], *tiers.mounts],
         "resources": {
             "requests": {
                 "cpu": spec.resources.cpu,
@@ -48,7 +66,7 @@ def deployment(
             "limits": {"memory": memory, placement.resource: placement.devices},
         },
     }
-    volumes = plan.volumes
+    volumes = [*plan.volumes, *tiers.volumes]
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -115,15 +133,22 @@ def autoscaler(
     return {"autoscaler": hpa}, warnings
 
 
-def unsupported_yet(spec: InferenceServiceSpec) -> list[str]:
-    """Requested features this release does not render yet: said out loud, never dropped."""
-    out = []
-    if spec.cache.enabled and (spec.cache.strategy != "prefix" or spec.cache.tokenCacheRef):
-        out.append(
-            f"cache.strategy {spec.cache.strategy}: only the GPU prefix cache is configured; "
-            "local and distributed TokenCache tiers are not wired to the engine yet"
-        )
-    return out
+def cache_ready(
+    spec: InferenceServiceSpec, bound: tokencache.BoundCache | None
+) -> resource.Condition:
+    if not tokencache.wanted(spec):
+        detail = "GPU prefix cache only" if spec.cache.enabled else "caching disabled"
+        return resource.Condition("CacheReady", "True", "EngineCacheOnly", detail)
+    if bound is None:
+        return resource.Condition("CacheReady", "Unknown", "WaitingForTokenCache",
+                                  "TokenCache not read yet")  # fmt: skip
+    if bound.waiting:
+        return resource.Condition("CacheReady", "False", "WaitingForTokenCache", bound.waiting)
+    tiers = [t for t, on in (("local", bound.local), ("redis", bound.redis)) if on]
+    return resource.Condition(
+        "CacheReady", "True", "Bound",
+        f"TokenCache {bound.name}: " + (", ".join(tiers) + " tiers" if tiers else "prefix budget"),
+    )  # fmt: skip
 
 
 def backend_ready(
@@ -178,10 +203,19 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
     if pools.POOLS in req.required:
         binding = pools.bind(spec.gpu, placement, req.required[pools.POOLS])
         placement = binding.placement
-    plan = BACKENDS[spec.backend](BackendInput(owner, spec, placement))
+    inp = BackendInput(owner, spec, placement)
+    plan = BACKENDS[spec.backend](inp)
     store = modelstore.store(owner, spec)
+    requirements = [pools.REQUIREMENT]
+    bound = None
+    cache_requirement = tokencache.requirement(req)
+    if cache_requirement is not None:
+        requirements.append(cache_requirement)
+        if tokencache.TOKEN_CACHES in req.required:
+            bound = tokencache.bind(spec, owner.namespace, req.required[tokencache.TOKEN_CACHES])
+    tiers = TIERS[spec.backend](inp, bound) if bound else TierPlan()
     resources: dict[str, dict[str, Any]] = {
-        "deployment": deployment(req, placement, plan, store),
+        "deployment": deployment(req, placement, plan, store, tiers),
         "service": service(req, plan.service_ports),
         "disruption-budget": monitoring.disruption_budget(owner, owner.child(), COMPONENT),
         "pod-monitor": monitoring.pod_monitor(
@@ -208,6 +242,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         "gpuResource": placement.resource,
         "gpusPerReplica": placement.devices,
         "pool": binding.pool if binding else None,
+        "tokenCache": bound.name if bound else None,
         "desiredReplicas": observed.get("spec", {}).get("replicas"),
         "readyReplicas": observed.get("status", {}).get("availableReplicas", 0),
     }
@@ -217,14 +252,15 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         *plan.warnings,
         *scaling_warnings,
         *modelstore.warnings(spec),
-        *unsupported_yet(spec),
+        *(bound.warnings if bound else ()),
+        *tiers.warnings,
     ]
     return Composed(
         resources=resources,
         status={k: v for k, v in status.items() if v is not None},
         warnings=warnings,
-        conditions=[backend_ready(req, store), gpu_allocated(binding)],
-        requirements=[pools.REQUIREMENT],
+        conditions=[backend_ready(req, store), gpu_allocated(binding), cache_ready(spec, bound)],
+        requirements=requirements,
     )
 
 

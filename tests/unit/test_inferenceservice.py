@@ -169,11 +169,6 @@ def test_tensor_parallel_replicas_get_a_larger_dev_shm() -> None:
     assert vols["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
 
 
-def test_features_not_rendered_yet_are_reported_not_dropped() -> None:
-    warnings = run(SAMPLE).warnings
-    assert any(w.startswith("cache.strategy hybrid") for w in warnings)
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -20,6 +20,8 @@ class InferenceServiceStatus(SpecModel):
     """Devices of gpuResource each replica requests."""
     pool: str | None = None
     """GPUPool the replicas are placed on."""
+    tokenCache: str | None = None
+    """TokenCache whose tiers the engine uses."""
     desiredReplicas: int | None = None
     """Replicas the backend Deployment wants (set by the autoscaler when there is one)."""
     readyReplicas: int | None = None

@@ -45,4 +45,15 @@ class BackendPlan:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class TierPlan:
+    """What a backend adds to its container to use a TokenCache's tiers."""
+
+    args: list[str] = field(default_factory=list)
+    env: list[dict[str, Any]] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
 Backend = Callable[[BackendInput], BackendPlan]

@@ -12,7 +12,8 @@ import yaml
 from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics
+from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
+from functions.inferenceservice.tokencache import BoundCache
 
 # NGC release images are tagged with the bare package version (PyPI tensorrt-llm 1.2.1).
 IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.2.1"
@@ -131,3 +132,22 @@ def plan(inp: BackendInput) -> BackendPlan:
         metrics_path="/prometheus/metrics",
         warnings=warnings(inp),
     )
+
+
+def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
+    """No knob for the TokenCache's tiers: say so instead of dropping them."""
+    plan = TierPlan()
+    used = [name for name, tier in (("local", bound.local), ("redis", bound.redis)) if tier]
+    if used:
+        plan.warnings.append(
+            f"backend tensorrt-llm: TensorRT-LLM offloads KV blocks only to host RAM "
+            "(kv_cache_config.host_cache_size), with no disk or Redis tier; "
+            f"TokenCache {bound.name} tiers "
+            f"{', '.join(used)} are not used"
+        )
+    if bound.prefix_bytes and inp.spec.cache.prefixCacheSize is None:
+        plan.warnings.append(
+            f"backend tensorrt-llm: TokenCache {bound.name}'s prefix budget is not applied; set "
+            "cache.prefixCacheSize"
+        )
+    return plan

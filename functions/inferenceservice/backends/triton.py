@@ -16,7 +16,8 @@ from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics
+from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
+from functions.inferenceservice.tokencache import BoundCache
 
 # NGC tags are <yy.mm>: 26.08 is Triton 2.72.0 with vLLM 0.27.1 (server r26.08 TRITON_VERSION and
 # docs/introduction/compatibility.md). The release-to-tag offset is not +1 per month: r25.07 was
@@ -204,3 +205,21 @@ def plan(inp: BackendInput) -> BackendPlan:
         # Triton names models after repository directories, which cannot contain '/'.
         served_model=name,
     )
+
+
+def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
+    """No knob for the TokenCache's tiers: say so instead of dropping them."""
+    plan = TierPlan()
+    used = [name for name, tier in (("local", bound.local), ("redis", bound.redis)) if tier]
+    if used:
+        plan.warnings.append(
+            f"backend triton: the vLLM backend's model.json takes no KV connector; "
+            f"TokenCache {bound.name} tiers "
+            f"{', '.join(used)} are not used"
+        )
+    if bound.prefix_bytes and inp.spec.cache.prefixCacheSize is None:
+        plan.warnings.append(
+            f"backend triton: TokenCache {bound.name}'s prefix budget is not applied; set "
+            "cache.prefixCacheSize"
+        )
+    return plan

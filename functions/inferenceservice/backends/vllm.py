@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from functions.common.probes import serving_probes
-from functions.common.quantity import to_bytes
+from functions.common.quantity import format_bytes, to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics
+from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
+from functions.inferenceservice.tokencache import BoundCache
 
 IMAGE = "vllm/vllm-openai:v0.33.0"
 PORT = 8000
@@ -80,3 +83,62 @@ def plan(inp: BackendInput) -> BackendPlan:
         volumes=pod.volumes(pod.shm_size(tp)),
         service_ports=[{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
     )
+
+
+LMCACHE_DIR = "/var/cache/lmcache"
+# vLLM's KV connector for LMCache (V1 engine); LMCache then reads LMCACHE_* from the environment.
+# No LMCache config file: the Redis password must come from a Secret, and LMCache ignores its
+# environment once a config file is set.
+KV_TRANSFER = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:g}"
+
+
+def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
+    plan = TierPlan()
+    if bound.prefix_bytes and inp.spec.cache.prefixCacheSize is None:
+        plan.args.append(f"--kv-cache-memory-bytes={bound.prefix_bytes}")
+    if bound.local is None and bound.redis is None:
+        return plan
+    plan.args.append(f"--kv-transfer-config={KV_TRANSFER}")
+    plan.env.append({"name": "LMCACHE_CHUNK_SIZE", "value": "256"})
+    if bound.local is not None:
+        local = bound.local
+        plan.env += [
+            {"name": "LMCACHE_LOCAL_DISK", "value": f"file://{LMCACHE_DIR}/"},
+            {"name": "LMCACHE_MAX_LOCAL_DISK_SIZE", "value": gib(local.size_bytes)},
+        ]
+        claim: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": format_bytes(local.size_bytes)}},
+        }
+        if local.storage_class:
+            claim["storageClassName"] = local.storage_class
+        # A generic ephemeral volume: node-local storage that lives and dies with the replica.
+        plan.volumes.append(
+            {"name": "lmcache-disk", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}
+        )
+        plan.mounts.append({"name": "lmcache-disk", "mountPath": LMCACHE_DIR})
+        if local.compression != "none":
+            plan.warnings.append(
+                f"TokenCache {bound.name}: LMCache has no compression setting for its local disk "
+                f"tier, so compression {local.compression} is not applied"
+            )
+    if bound.redis is not None:
+        redis = bound.redis
+        plan.env += [
+            {
+                "name": "LMCACHE_REDIS_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": redis.secret, "key": "password"}},
+            },
+            # Kubernetes expands $(LMCACHE_REDIS_PASSWORD) at container start; the password
+            # itself stays in the Secret.
+            {
+                "name": "LMCACHE_REMOTE_URL",
+                "value": f"redis://:$(LMCACHE_REDIS_PASSWORD)@{redis.host}:{redis.port}",
+            },
+            {"name": "LMCACHE_REMOTE_SERDE", "value": "naive"},
+        ]
+    return plan
