@@ -203,9 +203,6 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
     if pools.POOLS in req.required:
         binding = pools.bind(spec.gpu, placement, req.required[pools.POOLS])
         placement = binding.placement
-    inp = BackendInput(owner, spec, placement)
-    plan = BACKENDS[spec.backend](inp)
-    store = modelstore.store(owner, spec)
     requirements = [pools.REQUIREMENT]
     bound = None
     cache_requirement = tokencache.requirement(req)
@@ -213,6 +210,9 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         requirements.append(cache_requirement)
         if tokencache.TOKEN_CACHES in req.required:
             bound = tokencache.bind(spec, owner.namespace, req.required[tokencache.TOKEN_CACHES])
+    inp = BackendInput(owner, spec, placement, bound)
+    plan = BACKENDS[spec.backend](inp)
+    store = modelstore.store(owner, spec)
     tiers = TIERS[spec.backend](inp, bound) if bound else TierPlan()
     resources: dict[str, dict[str, Any]] = {
         "deployment": deployment(req, placement, plan, store, tiers),

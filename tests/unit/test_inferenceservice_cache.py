@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fnharness import example, run, with_spec
@@ -127,7 +128,7 @@ def test_bound_cache_reports_cache_ready() -> None:
     ("backend", "message"),
     [
         ("triton", "backend triton: the vLLM backend's model.json takes no KV connector"),
-        ("tensorrt-llm", "backend tensorrt-llm: TensorRT-LLM offloads KV blocks only to host RAM"),
+        ("tensorrt-llm", "backend tensorrt-llm: TensorRT-LLM has no Redis KV tier"),
     ],
 )
 def test_engines_without_tier_knobs_say_so(backend: str, message: str) -> None:
@@ -188,3 +189,11 @@ def test_the_token_cache_is_requested_in_the_composites_own_form(
 def test_prefix_only_services_need_no_token_cache() -> None:
     doc = with_spec(SAMPLE, **{"cache.strategy": "prefix"})
     assert "tokencaches" not in run(doc).raw.requirements.resources
+
+
+def test_tensorrt_llm_offloads_the_local_tier_to_host_ram() -> None:
+    res = wired(with_spec(SAMPLE, backend="tensorrt-llm"), [token_cache()])
+    options = yaml.safe_load(res.resources["engine-config"]["data"]["config.yaml"])
+    # 100Gi local tier, 32Gi replica memory: half the memory.
+    assert options["kv_cache_config"]["host_cache_size"] == 16 * 2**30
+    assert any("served from host RAM" in w for w in res.warnings)

@@ -9,6 +9,7 @@ from typing import Any
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.meta import Owner
 from functions.inferenceservice.placement import Placement
+from functions.inferenceservice.tokencache import BoundCache
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class BackendInput:
     owner: Owner
     spec: InferenceServiceSpec
     placement: Placement
+    cache: BoundCache | None = None  # the TokenCache whose tiers the engine should use
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import yaml
 
 from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
+from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
 from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
 from functions.inferenceservice.tokencache import BoundCache
@@ -56,9 +57,20 @@ def engine_config(inp: BackendInput) -> dict[str, Any]:
             "free_gpu_memory_fraction": FREE_GPU_MEMORY_FRACTION,
         },
     }
+    host = host_cache_bytes(inp)
+    if host:
+        config["kv_cache_config"]["host_cache_size"] = host
     if spec.model.revision:
         config["revision"] = spec.model.revision
     return config
+
+
+def host_cache_bytes(inp: BackendInput) -> int:
+    """TensorRT-LLM's one offload tier is host RAM: used for a TokenCache's local tier, sized to
+    the tier but at most half the replica's memory (the rest holds the engine itself)."""
+    if inp.cache is None or inp.cache.local is None:
+        return 0
+    return min(inp.cache.local.size_bytes, to_bytes(inp.spec.resources.memory) // 2)
 
 
 def options_file(inp: BackendInput) -> dict[str, Any]:
@@ -135,19 +147,22 @@ def plan(inp: BackendInput) -> BackendPlan:
 
 
 def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
-    """No knob for the TokenCache's tiers: say so instead of dropping them."""
+    """The local tier becomes host-RAM offload (see host_cache_bytes); Redis has no knob."""
     plan = TierPlan()
-    used = [name for name, tier in (("local", bound.local), ("redis", bound.redis)) if tier]
-    if used:
+    if bound.local is not None:
         plan.warnings.append(
-            f"backend tensorrt-llm: TensorRT-LLM offloads KV blocks only to host RAM "
-            "(kv_cache_config.host_cache_size), with no disk or Redis tier; "
-            f"TokenCache {bound.name} tiers "
-            f"{', '.join(used)} are not used"
+            f"backend tensorrt-llm: TokenCache {bound.name}'s local tier is served from host RAM "
+            f"(kv_cache_config.host_cache_size {host_cache_bytes(inp)} bytes), not NVMe: "
+            "TensorRT-LLM has no disk tier"
+        )
+    if bound.redis is not None:
+        plan.warnings.append(
+            f"backend tensorrt-llm: TensorRT-LLM has no Redis KV tier; TokenCache {bound.name}'s "
+            "redis tier is not used"
         )
     if bound.prefix_bytes and inp.spec.cache.prefixCacheSize is None:
         plan.warnings.append(
-            f"backend tensorrt-llm: TokenCache {bound.name}'s prefix budget is not applied; set "
-            "cache.prefixCacheSize"
+            f"backend tensorrt-llm: TokenCache {bound.name}'s prefix budget is not applied; "
+            "TensorRT-LLM sizes its KV cache by free_gpu_memory_fraction"
         )
     return plan
