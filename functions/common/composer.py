@@ -109,6 +109,19 @@ def honoured(warnings: list[str]) -> resource.Condition:
     )
 
 
+def required_resources(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
+    """Resources Crossplane fetched for our requirements, by requirement name.
+
+    Crossplane v2 answers in `required_resources`, v1.x (<= v1.20) in `extra_resources`; the
+    SDK's helper reads only the former.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for field_map in (req.extra_resources, req.required_resources):
+        for name in sorted(field_map):
+            out[name] = [resource.struct_to_dict(item.resource) for item in field_map[name].items]
+    return out
+
+
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     """A composition function for one kind, built from a pure compose callable."""
 
@@ -137,10 +150,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             name: resource.struct_to_dict(r.resource)
             for name, r in sorted(req.observed.resources.items())
         }
-        required = {
-            name: request.get_required_resources(req, name)
-            for name in sorted({*req.required_resources, *req.extra_resources})
-        }
+        required = required_resources(req)
         try:
             out = self.compose(Request(owner, spec, observed, required, composite))  # type: ignore[arg-type]
         except ComposeError as err:

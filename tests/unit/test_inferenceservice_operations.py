@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from functions.common.meta import child_name
-from tests.fnharness import example, run, with_spec
+from tests.fnharness import RUNNERS, example, run, with_spec
 
 SAMPLE = example("llama-70b.yaml")
 EXCLUSIVE = example("llama-8b-h100-exclusive.yaml")
@@ -410,3 +411,17 @@ def test_sidecar_ports_must_not_collide(sidecar: dict[str, Any], message: str) -
     res = run(with_spec(EXCLUSIVE, metricsSidecar=sidecar))
     assert len(res.fatal) == 1
     assert message in res.fatal[0]
+
+
+def test_pools_sent_the_crossplane_v1_way_are_read_too() -> None:
+    """Crossplane v1.20 answers requirements in `extra_resources`, v2 in `required_resources`."""
+    req = fnv1.RunFunctionRequest(
+        observed=fnv1.State(composite=fnv1.Resource(resource=resource.dict_to_struct(SAMPLE))),
+        extra_resources={
+            "gpupools": fnv1.Resources(
+                items=[fnv1.Resource(resource=resource.dict_to_struct(POOLS[0]))]
+            )
+        },
+    )
+    rsp = RUNNERS["InferenceService"].run(req)
+    assert resource.struct_to_dict(rsp.desired.composite.resource)["status"]["pool"] == "a100-pool"
