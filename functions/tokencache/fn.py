@@ -1,4 +1,5 @@
-"""TokenCache composition: the Redis tier and the budgets engines read from status."""
+"""TokenCache composition: the Redis tier (with its TTL enforced) and the budgets engines read
+from status."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from functions.common.composer import Composed, CompositionFunction, Request
 from functions.common.kinds import TOKEN_CACHE
 from functions.common.quantity import to_bytes
 from functions.tokencache import redis
+
+# Tiers whose engine has no expiry; the redis tier's ttl is enforced by the expirer container.
+UNENFORCED_TTL = {
+    "prefix": "vLLM's GPU prefix cache evicts least recently used blocks and has no TTL",
+    "local": "LMCache's local disk tier evicts by size and has no TTL",
+}
 
 
 def compose(req: Request[TokenCacheSpec]) -> Composed:
@@ -31,10 +38,9 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     if "local" in tiers:
         warnings.append(f"tier {tiers['local'].name}: the local NVMe tier is not rendered yet")
     for tier in spec.tiers:
-        if tier.ttl is not None:
+        if tier.ttl is not None and tier.type in UNENFORCED_TTL:
             warnings.append(
-                f"tier {tier.name}: ttl {tier.ttl} is not enforced yet (Redis has no default "
-                "key TTL, LMCache sets none, vLLM's prefix cache is LRU without TTL)"
+                f"tier {tier.name}: ttl {tier.ttl} is not enforced: {UNENFORCED_TTL[tier.type]}"
             )
         if tier.compression != "none":
             warnings.append(f"tier {tier.name}: compression {tier.compression} is not rendered yet")

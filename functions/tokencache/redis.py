@@ -2,23 +2,33 @@
 
 One primary and `replicas - 1` read replicas in a StatefulSet; the client Service targets the
 primary only (LMCache's `redis://` client writes, so it must reach the node that accepts
-writes). The password comes from a Secret and reaches Redis through a file, never argv.
+writes). The password comes from a Secret and reaches Redis through a file, never argv. A tier
+`ttl` is enforced by the expirer (functions/tokencache/expirer.py), a second container that gives
+every key written without an expiry the tier's TTL.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from functions.common.api.inferenceservice import SIDECAR_IMAGE
 from functions.common.api.tokencache import EvictionPolicy, Tier
 from functions.common.meta import Owner
 from functions.common.objects import config_hash, config_map
 from functions.common.quantity import format_bytes, to_bytes
 from functions.common.security import restricted
+from functions.tokencache.expirer import NOTIFY_KEYSPACE_EVENTS
 
 IMAGE = "redis:8.2-alpine"
 PORT = 6379
 RUN_AS_USER = 999  # the `redis` user of the official image
 COMPONENT = "redis"
+CONF_DIR = "/etc/redis"
+RUN_DIR = "/run/redis"
+# The expirer ships in the metrics sidecar's image (same venv, entry point below).
+EXPIRER_IMAGE = SIDECAR_IMAGE
+EXPIRER_COMMAND = "/venv/bin/inference-cache-expirer"
+EXPIRER_USER = 65532  # the image's nonroot user
 
 # Redis has no TTL-only LRU; `ttl` evicts keys with the nearest expiry among those that have one.
 MAXMEMORY_POLICY: dict[str, str] = {
@@ -53,21 +63,44 @@ def redis_conf(tier: Tier, policy: EvictionPolicy) -> str:
         'save ""',
         "appendonly no",
         "dir /data",
-        "include /run/redis/auth.conf",
     ]
+    if tier.ttl is not None:
+        # What the expirer listens to; nothing else in the pod subscribes.
+        lines.append(f"notify-keyspace-events {NOTIFY_KEYSPACE_EVENTS}")
+    lines.append(f"include {RUN_DIR}/auth.conf")
     return "\n".join(lines) + "\n"
 
 
 # Writes the auth include from the Secret-backed env, then joins the primary when not pod 0.
-START = """set -eu
+START = f"""set -eu
 umask 077
 printf 'requirepass %s\\nmasterauth %s\\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD" \\
-  > /run/redis/auth.conf
-if [ "${HOSTNAME##*-}" != "0" ]; then
-  printf 'replicaof %s %s\\n' "$PRIMARY_HOST" "$PORT" >> /run/redis/auth.conf
+  > {RUN_DIR}/auth.conf
+if [ "${{HOSTNAME##*-}}" != "0" ]; then
+  printf 'replicaof %s %s\\n' "$PRIMARY_HOST" "$PORT" >> {RUN_DIR}/auth.conf
 fi
-exec redis-server /etc/redis/redis.conf
+exec redis-server {CONF_DIR}/redis.conf
 """
+
+
+def expirer(secret: str, ttl: str) -> dict[str, Any]:
+    """The container that enforces the tier's TTL on the Redis in its own pod."""
+    return {
+        "name": "expirer",
+        "image": EXPIRER_IMAGE,
+        "command": [EXPIRER_COMMAND, f"--ttl={ttl}", f"--port={PORT}"],
+        "env": [
+            {
+                "name": "REDIS_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}},
+            }
+        ],
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"memory": "128Mi"},
+        },
+        "securityContext": restricted(EXPIRER_USER, EXPIRER_USER),
+    }
 
 
 def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dict[str, Any]]:
@@ -98,11 +131,14 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
         },
         "securityContext": restricted(RUN_AS_USER, RUN_AS_USER),
         "volumeMounts": [
-            {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
-            {"name": "run", "mountPath": "/run/redis"},
+            {"name": "config", "mountPath": CONF_DIR, "readOnly": True},
+            {"name": "run", "mountPath": RUN_DIR},
             {"name": "data", "mountPath": "/data"},
         ],
     }
+    containers = [container]
+    if tier.ttl is not None:
+        containers.append(expirer(n["secret"], tier.ttl))
     config = config_map(owner, n["config"], COMPONENT, {"redis.conf": redis_conf(tier, policy)})
     out: dict[str, dict[str, Any]] = {
         "redis-config": config,
@@ -124,7 +160,7 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
                         "automountServiceAccountToken": False,
                         "enableServiceLinks": False,
                         "securityContext": {"fsGroup": RUN_AS_USER},
-                        "containers": [container],
+                        "containers": containers,
                         "volumes": [
                             {"name": "config", "configMap": {"name": n["config"]}},
                             {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},

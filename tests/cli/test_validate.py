@@ -91,6 +91,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"tiers": [{"name": "a", "type": "local", "size": "1Gi", "replicas": 3}]},
         "replicas is only meaningful for the redis tier",
     ),
+    (
+        "session-cache-lfu.yaml",
+        {"tiers": [{"name": "a", "type": "redis", "size": "8Mi"}]},
+        "size must be at least 16Mi",
+    ),
+    (
+        "session-cache-lfu.yaml",
+        {"tiers": [{"name": "a", "type": "local", "size": "16M"}]},
+        "size must be at least 16Mi",
+    ),
+    (
+        "session-cache-lfu.yaml",
+        {"evictionPolicy": "ttl"},
+        "evictionPolicy ttl needs a ttl on the redis tier",
+    ),
 ]
 
 

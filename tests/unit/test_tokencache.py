@@ -72,10 +72,45 @@ def test_password_comes_from_a_secret_never_from_args_or_config() -> None:
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_unenforced_ttls_and_unrendered_tiers_are_reported() -> None:
+def test_ttls_nothing_enforces_are_reported_and_the_redis_ttl_is_not() -> None:
     warnings = run(SAMPLE).warnings
-    for tier, ttl in (("gpu-prefix", "1h"), ("local-nvme", "24h"), ("distributed", "168h")):
-        assert any(w.startswith(f"tier {tier}: ttl {ttl} is not enforced") for w in warnings)
+    assert (
+        "tier gpu-prefix: ttl 1h is not enforced: vLLM's GPU prefix cache evicts least "
+        "recently used blocks and has no TTL" in warnings
+    )
+    assert (
+        "tier local-nvme: ttl 24h is not enforced: LMCache's local disk tier evicts by "
+        "size and has no TTL" in warnings
+    )
+    assert not any(w.startswith("tier distributed: ttl") for w in warnings)
+
+
+def test_redis_ttl_is_enforced_by_an_expirer_beside_redis() -> None:
+    res = run(SAMPLE)
+    pod = res.resources["redis"]["spec"]["template"]["spec"]
+    expirer = {c["name"]: c for c in pod["containers"]}["expirer"]
+    assert expirer["command"] == ["/venv/bin/inference-cache-expirer", "--ttl=168h", "--port=6379"]
+    assert expirer["image"] == "ghcr.io/inference-platform/inference-sidecar:v0.1.0"
+    assert expirer["env"] == [
+        {
+            "name": "REDIS_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "shared-cache-redis-auth", "key": "password"}},
+        }
+    ]
+    assert expirer["securityContext"]["runAsNonRoot"] is True
+    assert expirer["securityContext"]["readOnlyRootFilesystem"] is True
+    assert redis_conf(SAMPLE)["notify-keyspace-events"] == "E$n"
+
+
+def test_redis_without_ttl_has_no_expirer() -> None:
+    res = run(example("session-cache-lfu.yaml"))
+    containers = res.resources["redis"]["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["redis"]
+    assert "notify-keyspace-events" not in res.resources["redis-config"]["data"]["redis.conf"]
+
+
+def test_unrendered_tiers_are_reported() -> None:
+    warnings = run(SAMPLE).warnings
     assert any("local NVMe tier is not rendered yet" in w for w in warnings)
     assert any(w.startswith("warmup is not rendered yet") for w in warnings)
 
@@ -113,6 +148,21 @@ def test_single_replica_has_no_disruption_budget() -> None:
             {"evictionPolicy": "mru"},
             "spec.evictionPolicy: Input should be 'lru', 'lfu', 'ttl', 'random' or 'noeviction'",
             id="unknown-policy",
+        ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "redis", "size": "15Mi"}]},
+            "spec.tiers[0]: size must be at least 16Mi",
+            id="size-below-minimum",
+        ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "cpu", "size": "1Gi"}]},
+            "spec.tiers[0].type: Input should be 'prefix', 'local' or 'redis'",
+            id="unknown-tier-type",
+        ),
+        pytest.param(
+            {"evictionPolicy": "ttl", "tiers": [{"name": "a", "type": "redis", "size": "1Gi"}]},
+            "evictionPolicy ttl needs a ttl on the redis tier",
+            id="ttl-policy-without-ttl",
         ),
         pytest.param(
             {"warmup": {"enabled": True}},

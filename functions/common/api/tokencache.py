@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from functions.common.api.base import Rule, SpecModel
-from functions.common.quantity import Duration, Quantity
+from functions.common.quantity import Duration, Quantity, to_bytes
 
 TierType = Literal["prefix", "local", "redis"]
 EvictionPolicy = Literal["lru", "lfu", "ttl", "random", "noeviction"]
 Compression = Literal["none", "zstd", "lz4", "cachegen"]
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Below this a tier holds barely two LMCache chunks (one 256-token Llama-3.1-8B chunk is ~7MB).
+MIN_TIER_SIZE = "16Mi"
 
 
 class Tier(SpecModel):
@@ -32,6 +34,11 @@ class Tier(SpecModel):
     """Compression of stored KV blocks, where the engine supports it."""
 
     rules = (
+        Rule(
+            f"!quantity(string(self.size)).isLessThan(quantity('{MIN_TIER_SIZE}'))",
+            f"size must be at least {MIN_TIER_SIZE}",
+            lambda s: to_bytes(s.size) >= to_bytes(MIN_TIER_SIZE),
+        ),
         Rule(
             "self.type == 'redis' || self.replicas == 1",
             "replicas is only meaningful for the redis tier",
@@ -75,5 +82,14 @@ class TokenCacheSpec(SpecModel):
             "self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))",
             "tier names must be unique",
             lambda s: len({t.name for t in s.tiers}) == len(s.tiers),
+        ),
+        Rule(
+            "self.evictionPolicy != 'ttl' || self.tiers.all(t, t.type != 'redis' || has(t.ttl))",
+            "evictionPolicy ttl needs a ttl on the redis tier (Redis evicts only keys that expire, "
+            "and only the tier's ttl gives LMCache's keys one)",
+            lambda s: (
+                s.evictionPolicy != "ttl"
+                or all(t.ttl is not None for t in s.tiers if t.type == "redis")
+            ),
         ),
     )

@@ -1,0 +1,224 @@
+"""Processes tests run beside our code: redis-server and llm-d-inference-sim.
+
+Every process gets free ports, runs in its own process group and is stopped (SIGTERM, then
+SIGKILL) by the fixture that started it. Missing binaries fail the test with the command that
+provides them; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_MODEL = "fake-org/fake-model-7b"  # not a Hugging Face model: the simulator stays offline
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tools_dir() -> Path:
+    env = os.environ.get("TOOLS_DIR")
+    if env:
+        return Path(env)
+    out = subprocess.run(
+        ["bash", str(ROOT / "hack" / "tools.sh"), "dir"], check=True, capture_output=True, text=True
+    )
+    return Path(out.stdout.strip())
+
+
+def sim_binary() -> Path:
+    path = tools_dir() / "bin" / "llm-d-inference-sim"
+    if not path.exists():
+        pytest.fail(f"missing {path}: run `make tools` (hack/tools.sh sim)")
+    return path
+
+
+def redis_binary() -> str:
+    path = shutil.which("redis-server")
+    if not path:
+        pytest.fail("redis-server is not installed: run `make test-deps` (apt-get, as root)")
+    return path
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            if check():
+                return
+        time.sleep(0.05)
+    tail = log.read_text()[-4000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def http_post_json(url: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        result: dict[str, Any] = json.loads(r.read())
+        return result
+
+
+@dataclass
+class Proc:
+    args: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        env = {**os.environ, **self.env}
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout)
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+@contextlib.contextmanager
+def running(proc: Proc) -> Iterator[Proc]:
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+# -- the programs -------------------------------------------------------------------------
+
+
+@dataclass
+class Redis:
+    proc: Proc
+    port: int
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def redis_proc(tmp: Path, port: int, password: str, maxmemory: str = "64mb") -> Redis:
+    # Password in a config file, not argv (as the TokenCache's Redis has it); persistence off,
+    # like the rendered StatefulSet.
+    conf = tmp / f"redis-{port}.conf"
+    conf.write_text(
+        f'port {port}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir {tmp}\n'
+        f"requirepass {password}\nmaxmemory {maxmemory}\nmaxmemory-policy allkeys-lru\n"
+    )
+    return redis_from_conf(conf, port, password)
+
+
+def redis_from_conf(conf: Path, port: int, password: str) -> Redis:
+    """redis-server reading `conf` (which must set `port`); its log lies beside the file."""
+    return Redis(Proc([redis_binary(), str(conf)], conf.with_suffix(".log")), port, password)
+
+
+def wait_redis(r: Redis) -> None:
+    client = redis.Redis(host="127.0.0.1", port=r.port, password=r.password)
+
+    def up() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:  # not listening yet (an OSError only underneath)
+            return False
+
+    wait_for(up, 15, "redis-server", r.proc.log)
+    client.close()
+
+
+@dataclass
+class Sim:
+    proc: Proc
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def complete(self, prompt: str, max_tokens: int = 4) -> dict[str, Any]:
+        return http_post_json(
+            f"{self.base}/v1/completions",
+            {"model": SIM_MODEL, "prompt": prompt, "max_tokens": max_tokens},
+        )
+
+
+def sim_proc(tmp: Path) -> Sim:
+    port = free_port()
+    args = [
+        str(sim_binary()),
+        "--model",
+        SIM_MODEL,
+        "--port",
+        str(port),
+        "--mode",
+        "echo",
+        # The KV-cache model is what makes vllm:prefix_cache_{hits,queries} move; it needs
+        # POD_IP and publishes block events on a ZMQ endpoint nobody listens to.
+        "--enable-kvcache",
+        "--kv-cache-size",
+        "1024",
+        "--block-size",
+        "16",
+        "--zmq-endpoint",
+        f"tcp://127.0.0.1:{free_port()}",
+        "--force-dummy-tokenizer",
+    ]
+    return Sim(Proc(args, tmp / f"sim-{port}.log", env={"POD_IP": "127.0.0.1"}), port)
+
+
+def wait_sim(s: Sim) -> None:
+    wait_for(
+        lambda: http_get(f"{s.base}/health/ready")[0] == 200, 30, "llm-d-inference-sim", s.proc.log
+    )
