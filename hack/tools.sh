@@ -83,10 +83,120 @@ build_sim() {
   link llm-d-inference-sim "$out"
 }
 
+# --- e2e group: the control plane of tests/e2e (make tools-e2e) ---
+
+# timed LABEL CMD...: run CMD and report its wall time (cold builds are slow on 2 cores).
+timed() {
+  local label=$1 start=$SECONDS; shift
+  "$@"
+  echo ">> $label built in $((SECONDS - start)) s"
+}
+
+# Kubernetes' main module requires its staging modules (k8s.io/api, ...) at v0.0.0 with local
+# replaces that do not apply to a dependency. The wrapper module replaces each of them with its
+# published release v0.<minor>.<patch>, generated from the real go.mod so none is missed.
+k8s_module() {
+  local mod=$1 gomod staging
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  staging="v0.${KUBERNETES_VERSION#v1.}"
+  ( cd "$mod" && go mod init local/k8sbins >/dev/null 2>&1 \
+    && go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION" \
+    && for m in $(awk '$2 == "v0.0.0" { print $1 }' "$gomod"); do
+         go mod edit -replace="$m=$m@$staging"
+       done \
+    && go get -tool k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+         k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl )
+}
+
+build_kubernetes() {
+  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl) missing=() c
+  for c in "${cmds[@]}"; do [[ -x $BIN/$c-$KUBERNETES_VERSION ]] || missing+=("$c"); done
+  if (( ${#missing[@]} )); then
+    echo ">> building ${missing[*]} $KUBERNETES_VERSION (wrapper module over k8s.io/kubernetes)"
+    local mod; mod=$(mktemp -d)
+    k8s_module "$mod"
+    # One binary at a time: parallel links of these binaries exhaust small machines.
+    for c in "${missing[@]}"; do
+      local out="$BIN/$c-$KUBERNETES_VERSION"
+      ( cd "$mod" && timed "$c" go build -trimpath \
+          -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
+          -o "$out.tmp" "k8s.io/kubernetes/cmd/$c" ) && mv "$out.tmp" "$out"
+    done
+    rm -rf "$mod"
+  fi
+  for c in "${cmds[@]}"; do link "$c" "$BIN/$c-$KUBERNETES_VERSION"; done
+}
+
+build_etcd() {
+  local out="$BIN/etcd-$ETCD_VERSION"
+  if [[ ! -x $out ]]; then
+    echo ">> building etcd $ETCD_VERSION (wrapper main over go.etcd.io/etcd/server/v3/etcdmain)"
+    local mod; mod=$(mktemp -d)
+    # etcd's own main module (go.etcd.io/etcd/v3) replaces its submodules with local paths;
+    # a wrapper main calling the server's etcdmain.Main pins the published server release.
+    cat > "$mod/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+    ( cd "$mod" && go mod init local/etcd >/dev/null 2>&1 \
+      && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && go mod tidy \
+      && timed etcd go build -trimpath -ldflags "-s -w" -o "$out.tmp" . ) && mv "$out.tmp" "$out"
+    rm -rf "$mod"
+  fi
+  link etcd "$out"
+}
+
+# go_tool NAME MODULE VERSION PACKAGE: build PACKAGE of MODULE@VERSION in a throwaway main module.
+go_tool() {
+  local name=$1 module=$2 version=$3 pkg=$4 out="$BIN/$1-$3"
+  if [[ ! -x $out ]]; then
+    echo ">> building $name $version ($pkg)"
+    local mod; mod=$(mktemp -d)
+    ( cd "$mod" && go mod init "local/$name" >/dev/null 2>&1 \
+      && go get "$module@$version" \
+      && timed "$name" go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg" ) && mv "$out.tmp" "$out"
+    rm -rf "$mod"
+  fi
+  link "$name" "$out"
+}
+
+# The kwok controller has no built-in behaviour: kwokctl passes it Stage objects. Keep the
+# release's "fast" node and pod stages (+ node heartbeat) beside the binary for hack/e2e.
+kwok_stages() {
+  local dir="$TOOLS_DIR/kwok-stages-$KWOK_VERSION"
+  [[ -d $dir ]] && return 0
+  local src; src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$dir.tmp"
+  cp "$src"/kustomize/stage/node/fast/node-*.yaml "$src"/kustomize/stage/node/heartbeat/node-*.yaml \
+    "$src"/kustomize/stage/pod/fast/pod-*.yaml "$dir.tmp"/
+  chmod -R u+w "$dir.tmp" && mv "$dir.tmp" "$dir"
+}
+
+build_e2e() {
+  build_kubernetes
+  build_etcd
+  go_tool kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
+  kwok_stages
+  go_tool registry github.com/google/go-containerregistry "$GO_CONTAINERREGISTRY_VERSION" \
+    github.com/google/go-containerregistry/cmd/registry
+}
+
 case "${1:-all}" in
   cli) build_cli ;;
   core) build_core ;;
   sim) build_sim ;;
   all) build_cli; build_core; build_sim ;;
-  *) echo "usage: $0 [all|cli|core|sim|dir]" >&2; exit 2 ;;
+  kubernetes) build_kubernetes ;;
+  etcd) build_etcd ;;
+  e2e) build_e2e ;;
+  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd]" >&2; exit 2 ;;
 esac

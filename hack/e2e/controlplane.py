@@ -1,0 +1,443 @@
+"""Bring up etcd + kube-apiserver (optionally kube-controller-manager, kube-scheduler and kwok
+with fake GPU nodes) on loopback, from the binaries `make tools-e2e` builds.
+
+Every process runs in its own process group with its log in the control plane's temp dir; the
+context manager `control_plane()` stops them in reverse order (SIGTERM, then SIGKILL to the group)
+and removes the temp dir on exit or failure, keeping the logs in the raised error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hack.e2e import pki
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICE_CIDR = "10.96.0.0/16"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+START_TIMEOUT = 90.0  # a cold kube-apiserver on 2 cores needs ~10-20 s; CRD-heavy runs more
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+def tools_bin() -> Path:
+    env = os.environ.get("TOOLS_DIR")
+    if env:
+        return Path(env) / "bin"
+    out = subprocess.run(
+        ["bash", str(REPO / "hack" / "tools.sh"), "dir"], check=True, capture_output=True, text=True
+    )
+    return Path(out.stdout.strip()) / "bin"
+
+
+def binary(name: str) -> Path:
+    path = tools_bin() / name
+    if not os.access(path, os.X_OK):
+        raise ControlPlaneError(f"missing {path}: run `make tools-e2e` (hack/tools.sh e2e)")
+    return path
+
+
+def pinned_versions() -> dict[str, str]:
+    """hack/versions.env as a dict: the one place tool versions are recorded."""
+    out = {}
+    for line in (REPO / "hack" / "versions.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # own process group: teardown reaches its children
+            )
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self.popen.poll() is None:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                    self.popen.wait(timeout)
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def wait_until(check: Callable[[], bool], what: str, procs: Sequence[Proc], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if not p.alive():
+                raise ControlPlaneError(f"{p.name} exited while waiting for {what}:\n{p.tail()}")
+        with contextlib.suppress(OSError, urllib.error.URLError, ssl.SSLError):
+            if check():
+                return
+        time.sleep(0.2)
+    logs = "\n".join(f"--- {p.name}\n{p.tail(1500)}" for p in procs)
+    raise ControlPlaneError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")
+
+
+@dataclass
+class ControlPlane:
+    dir: Path
+    kubeconfig: Path
+    server: str
+    ca: pki.KeyPair
+    admin: pki.KeyPair
+    procs: list[Proc] = field(default_factory=list)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca.cert))
+        ctx.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        return ctx
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        """GET `path` from the API server as the admin user."""
+        try:
+            with urllib.request.urlopen(
+                self.server + path, timeout=timeout, context=self.ssl_context()
+            ) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def start(self, proc: Proc) -> Proc:
+        self.procs.append(proc)
+        proc.start()
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+
+
+def _kubeconfig(path: Path, server: str, ca: Path, user: pki.KeyPair) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "e2e", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [
+            {
+                "name": "admin",
+                "user": {"client-certificate": str(user.cert), "client-key": str(user.key)},
+            }
+        ],
+        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "admin"}}],
+        "current-context": "e2e",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _etcd(cp: ControlPlane) -> str:
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    # Plain HTTP on loopback: only kube-apiserver talks to it. No fsync: the data dir is a
+    # throwaway and fsync dominates etcd's latency on shared CI disks.
+    proc = cp.start(
+        Proc(
+            "etcd",
+            [
+                str(binary("etcd")),
+                "--name=e2e",
+                f"--data-dir={cp.dir / 'etcd'}",
+                f"--listen-client-urls={url}",
+                f"--advertise-client-urls={url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            cp.dir / "etcd.log",
+        )
+    )
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return bool(json.loads(r.read()).get("health") == "true")
+
+    wait_until(healthy, "etcd /health", [proc], START_TIMEOUT)
+    return url
+
+
+def _apiserver(
+    cp: ControlPlane, etcd: str, port: int, serving: pki.KeyPair, sa: pki.KeyPair
+) -> None:
+    proc = cp.start(
+        Proc(
+            "kube-apiserver",
+            [
+                str(binary("kube-apiserver")),
+                f"--etcd-servers={etcd}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # The endpoint reconciler refuses a loopback address for the `kubernetes`
+                # Service; nothing in the tests dials the API server through that Service.
+                "--endpoint-reconciler-type=none",
+                f"--secure-port={port}",
+                f"--cert-dir={cp.dir / 'apiserver'}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                f"--client-ca-file={cp.ca.cert}",
+                f"--service-account-issuer={SA_ISSUER}",
+                f"--service-account-key-file={sa.cert}",
+                f"--service-account-signing-key-file={sa.key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+            ],
+            cp.dir / "kube-apiserver.log",
+        )
+    )
+    procs = [p for p in cp.procs if p.name == "etcd"] + [proc]
+    wait_until(lambda: cp.get("/readyz")[0] == 200, "kube-apiserver /readyz", procs, START_TIMEOUT)
+
+
+def _controllers(cp: ControlPlane, sa: pki.KeyPair) -> None:
+    kc = str(cp.kubeconfig)
+    common = [
+        f"--kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+    ]
+    cp.start(
+        Proc(
+            "kube-controller-manager",
+            [
+                str(binary("kube-controller-manager")),
+                *common,
+                f"--secure-port={free_port()}",
+                f"--cert-dir={cp.dir / 'kcm'}",
+                f"--service-account-private-key-file={sa.key}",
+                f"--root-ca-file={cp.ca.cert}",
+                f"--cluster-signing-cert-file={cp.ca.cert}",
+                f"--cluster-signing-key-file={cp.ca.key}",
+                "--use-service-account-credentials=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+            ],
+            cp.dir / "kube-controller-manager.log",
+        )
+    )
+    cp.start(
+        Proc(
+            "kube-scheduler",
+            [
+                str(binary("kube-scheduler")),
+                *common,
+                f"--secure-port={free_port()}",
+                f"--cert-dir={cp.dir / 'scheduler'}",
+            ],
+            cp.dir / "kube-scheduler.log",
+        )
+    )
+    # The service-account controller creates `default` in each namespace; pods need it.
+    wait_until(
+        lambda: cp.kubectl("get", "serviceaccount", "default", check=False).returncode == 0,
+        "the default ServiceAccount (kube-controller-manager)",
+        cp.procs,
+        START_TIMEOUT,
+    )
+
+
+def kwok_stages() -> Path:
+    """The kwok release's node/pod Stage manifests, copied by `hack/tools.sh e2e`."""
+    version = pinned_versions()["KWOK_VERSION"]
+    path = tools_bin().parent / f"kwok-stages-{version}"
+    if not path.is_dir():
+        raise ControlPlaneError(f"missing {path}: run `make tools-e2e` (hack/tools.sh e2e)")
+    return path
+
+
+def _kwok(cp: ControlPlane) -> None:
+    # One multi-document config file: kwok reads its Stage objects from --config.
+    config = cp.dir / "kwok.yaml"
+    stages = sorted(kwok_stages().glob("*.yaml"))
+    config.write_text("\n---\n".join(p.read_text() for p in stages))
+    cp.start(
+        Proc(
+            "kwok",
+            [
+                str(binary("kwok")),
+                f"--kubeconfig={cp.kubeconfig}",
+                f"--config={config}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--manage-nodes-with-label-selector=",
+                "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
+                "--disregard-status-with-label-selector=",
+                "--cidr=10.0.0.1/24",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+            ],
+            cp.dir / "kwok.log",
+        )
+    )
+
+
+@contextlib.contextmanager
+def control_plane(
+    *, controllers: bool = False, kwok: bool = False, keep: bool = False
+) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver, ready (`/readyz` 200) when the body runs. `controllers` adds
+    kube-controller-manager and kube-scheduler, `kwok` the kwok controller (fake nodes and pods;
+    needs `controllers` for pods to be scheduled). `keep` leaves the temp dir (logs) behind."""
+    root = Path(tempfile.mkdtemp(prefix="inference-e2e-"))
+    cp: ControlPlane | None = None
+    try:
+        tls = root / "pki"
+        tls.mkdir()
+        ca = pki.ca(tls, "ca")
+        admin = pki.leaf(tls, "admin", ca, "/O=system:masters/CN=e2e-admin", client=True)
+        serving = pki.leaf(
+            tls, "apiserver", ca, "/CN=kube-apiserver",
+            server_sans=("IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes.default.svc"),
+        )  # fmt: skip
+        sa = pki.signing_key(tls, "service-account")
+        port = free_port()
+        server = f"https://127.0.0.1:{port}"
+        cp = ControlPlane(root, root / "kubeconfig", server, ca, admin)
+        _kubeconfig(cp.kubeconfig, server, ca.cert, admin)
+        _apiserver(cp, _etcd(cp), port, serving, sa)
+        if controllers:
+            _controllers(cp, sa)
+        if kwok:
+            _kwok(cp)
+        yield cp
+    finally:
+        if cp is not None:
+            cp.stop()
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# -- fake GPU nodes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeGPUNode:
+    name: str
+    product: str  # nvidia.com/gpu.product, as GPU feature discovery writes it
+    gpus: int
+    memory_mib: int
+    mig: dict[str, int] = field(
+        default_factory=dict
+    )  # e.g. {"1g.10gb": 7} -> nvidia.com/mig-1g.10gb
+
+    def manifest(self) -> dict[str, Any]:
+        resources = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti"}
+        if self.mig:
+            resources |= {f"nvidia.com/mig-{p}": str(n) for p, n in self.mig.items()}
+        else:
+            resources["nvidia.com/gpu"] = str(self.gpus)
+        labels = {
+            "kubernetes.io/hostname": self.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "type": "kwok",
+            "nvidia.com/gpu.present": "true",
+            "nvidia.com/gpu.product": self.product,
+            "nvidia.com/gpu.count": str(self.gpus),
+            "nvidia.com/gpu.memory": str(self.memory_mib),
+            "nvidia.com/mig.capable": "true",
+            "nvidia.com/mig.config.state": "success",
+        }
+        if self.mig:
+            labels["nvidia.com/mig.strategy"] = "mixed"
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            # kwok manages only nodes with this annotation (see _kwok); Node status may be set on
+            # create, so capacity and allocatable come with the object.
+            "metadata": {
+                "name": self.name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": labels,
+            },
+            "status": {"capacity": resources, "allocatable": resources},
+        }
+
+
+DEFAULT_NODES = (
+    FakeGPUNode("gpu-h100-0", "NVIDIA-H100-80GB-HBM3", 8, 81559),
+    FakeGPUNode(
+        "gpu-h100-mig-0",
+        "NVIDIA-H100-80GB-HBM3",
+        8,
+        81559,
+        {"1g.10gb": 28, "3g.40gb": 4, "7g.80gb": 2},
+    ),
+    FakeGPUNode("gpu-l4-0", "NVIDIA-L4", 4, 23034),
+)
+
+
+def add_nodes(cp: ControlPlane, nodes: Sequence[FakeGPUNode] = DEFAULT_NODES) -> None:
+    docs = yaml.safe_dump_all([n.manifest() for n in nodes], sort_keys=False)
+    cp.kubectl("apply", "-f", "-", input=docs)
+    names = [n.name for n in nodes]
+    cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", *(f"node/{n}" for n in names))
