@@ -1,4 +1,4 @@
-"""`python -m hack.e2e [--controllers] [--kwok]`: run the local control plane until Ctrl-C.
+"""`python -m hack.e2e [--controllers] [--kwok] [--registry]`: run the control plane until Ctrl-C.
 
 Prints the kubeconfig path; everything is torn down on Ctrl-C or SIGTERM.
 """
@@ -6,12 +6,13 @@ Prints the kubeconfig path; everything is torn down on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
 from types import FrameType
 
-from hack.e2e.controlplane import ControlPlaneError, add_nodes, control_plane
+from hack.e2e.controlplane import ControlPlaneError, add_nodes, control_plane, registry
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -26,6 +27,7 @@ def main() -> int:
     p.add_argument(
         "--kwok", action="store_true", help="add kwok and fake GPU nodes (implies --controllers)"
     )
+    p.add_argument("--registry", action="store_true", help="also run the OCI registry on localhost")
     p.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, certificates) afterwards"
     )
@@ -33,16 +35,24 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     start = time.monotonic()
     try:
-        with control_plane(
-            controllers=args.controllers or args.kwok, kwok=args.kwok, keep=args.keep
-        ) as cp:
+        with contextlib.ExitStack() as stack:
+            cp = stack.enter_context(
+                control_plane(
+                    controllers=args.controllers or args.kwok, kwok=args.kwok, keep=args.keep
+                )
+            )
             if args.kwok:
                 add_nodes(cp)
+            procs = list(cp.procs)
             print(f"control plane ready in {time.monotonic() - start:.1f} s", flush=True)
             print(f"export KUBECONFIG={cp.kubeconfig}", flush=True)
-            while all(proc.alive() for proc in cp.procs):
+            if args.registry:
+                reg = stack.enter_context(registry(cp.dir))
+                procs.append(reg.proc)
+                print(f"registry: {reg.host} (plain HTTP)", flush=True)
+            while all(proc.alive() for proc in procs):
                 time.sleep(1)
-            dead = [proc for proc in cp.procs if not proc.alive()]
+            dead = [proc for proc in procs if not proc.alive()]
             print(f"error: {dead[0].name} exited:\n{dead[0].tail()}", file=sys.stderr)
             return 1
     except ControlPlaneError as err:

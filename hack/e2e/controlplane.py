@@ -376,6 +376,50 @@ def control_plane(
             shutil.rmtree(root, ignore_errors=True)
 
 
+# -- OCI registry ------------------------------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    proc: Proc
+    port: int
+
+    @property
+    def host(self) -> str:
+        """`localhost:<port>`: crossplane and go-containerregistry speak plain HTTP to localhost."""
+        return f"localhost:{self.port}"
+
+    def get(self, path: str, accept: str = "") -> bytes:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if accept:
+            req.add_header("Accept", accept)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body: bytes = r.read()
+            return body
+
+
+@contextlib.contextmanager
+def registry(directory: Path) -> Iterator[Registry]:
+    """go-containerregistry's in-memory registry on localhost. `-port 0` lets it pick a free
+    port, which it logs: no race with another process taking a port we chose."""
+    proc = Proc("registry", [str(binary("registry")), "-port", "0"], directory / "registry.log")
+    proc.start()
+    try:
+        port = 0
+
+        def serving() -> bool:
+            nonlocal port
+            marker = "serving on port "
+            line = next((ln for ln in proc.tail().splitlines() if marker in ln), "")
+            port = int(line.rpartition(marker)[2]) if line else 0
+            return port > 0
+
+        wait_until(serving, "the registry to listen", [proc], START_TIMEOUT)
+        yield Registry(proc, port)
+    finally:
+        proc.stop()
+
+
 # -- fake GPU nodes ---------------------------------------------------------------------------
 
 
