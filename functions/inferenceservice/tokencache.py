@@ -35,6 +35,7 @@ class RedisTier:
     host: str
     port: int
     secret: str
+    secret_key: str = "password"
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ def describe(spec: InferenceServiceSpec, cache: dict[str, Any]) -> BoundCache:
         url, secret = status.get("redisURL"), status.get("redisSecret")
         if url and secret:
             host, _, port = url.removeprefix("redis://").partition(":")
-            redis = RedisTier(host, int(port or 6379), secret)
+            key = status.get("redisSecretKey") or "password"  # older caches report no key
+            redis = RedisTier(host, int(port or 6379), secret, key)
         else:
             waiting = f"TokenCache {name} has not reported its Redis endpoint yet"
     prefix = status.get("prefixCacheBytes")

@@ -27,14 +27,20 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     if "prefix" in tiers:
         status["prefixCacheBytes"] = to_bytes(tiers["prefix"].size)
     if "redis" in tiers:
-        resources.update(redis.resources(owner, tiers["redis"], spec.evictionPolicy))
+        tier = tiers["redis"]
+        resources.update(redis.resources(owner, tier, spec.evictionPolicy))
         n = redis.names(owner)
+        password = redis.password_ref(owner, tier)
         status["redisURL"] = f"redis://{n['svc']}.{owner.namespace}.svc.cluster.local:{redis.PORT}"
-        status["redisSecret"] = n["secret"]
-        warnings.append(
-            f"Redis authenticates with the password in Secret {n['secret']} (key: password), "
-            "which you create; the Redis pods wait for it"
-        )
+        status["redisSecret"] = password.name
+        status["redisSecretKey"] = password.key
+        if tier.passwordSecretRef is None:
+            # No generated password: it would have to be random, and the output deterministic.
+            warnings.append(
+                f"Redis authenticates with the password in Secret {password.name} (key: "
+                "password), which you create (or name one in passwordSecretRef); the Redis "
+                "pods wait for it"
+            )
     if "local" in tiers:
         warnings.append(f"tier {tiers['local'].name}: the local NVMe tier is not rendered yet")
     for tier in spec.tiers:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.common.api.inferenceservice import SIDECAR_IMAGE
-from functions.common.api.tokencache import EvictionPolicy, Tier
+from functions.common.api.tokencache import EvictionPolicy, PasswordSecretRef, Tier
 from functions.common.meta import Owner
 from functions.common.objects import config_hash, config_map
 from functions.common.quantity import format_bytes, to_bytes
@@ -47,9 +47,13 @@ def names(owner: Owner) -> dict[str, str]:
         "svc": base,
         "headless": owner.child("redis-headless"),
         "config": owner.child("redis-config"),
-        "secret": owner.child("redis-auth"),
         "pdb": base,
     }
+
+
+def password_ref(owner: Owner, tier: Tier) -> PasswordSecretRef:
+    """The Secret and key with the password: the tier's reference, else <cache>-redis-auth."""
+    return tier.passwordSecretRef or PasswordSecretRef(name=owner.child("redis-auth"))
 
 
 def redis_conf(tier: Tier, policy: EvictionPolicy) -> str:
@@ -83,18 +87,20 @@ exec redis-server {CONF_DIR}/redis.conf
 """
 
 
-def expirer(secret: str, ttl: str) -> dict[str, Any]:
+def password_env(ref: PasswordSecretRef) -> dict[str, Any]:
+    return {
+        "name": "REDIS_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+    }
+
+
+def expirer(password: PasswordSecretRef, ttl: str) -> dict[str, Any]:
     """The container that enforces the tier's TTL on the Redis in its own pod."""
     return {
         "name": "expirer",
         "image": EXPIRER_IMAGE,
         "command": [EXPIRER_COMMAND, f"--ttl={ttl}", f"--port={PORT}"],
-        "env": [
-            {
-                "name": "REDIS_PASSWORD",
-                "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}},
-            }
-        ],
+        "env": [password_env(password)],
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"memory": "128Mi"},
@@ -105,6 +111,7 @@ def expirer(secret: str, ttl: str) -> dict[str, Any]:
 
 def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dict[str, Any]]:
     n = names(owner)
+    password = password_ref(owner, tier)
     selector = owner.selector(COMPONENT)
     memory = to_bytes(tier.size)
     # Headroom over maxmemory for replication buffers and fragmentation.
@@ -115,10 +122,7 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
         "image": IMAGE,
         "command": ["/bin/sh", "-c", START],
         "env": [
-            {
-                "name": "REDIS_PASSWORD",
-                "valueFrom": {"secretKeyRef": {"name": n["secret"], "key": "password"}},
-            },
+            password_env(password),
             {"name": "PRIMARY_HOST", "value": primary},
             {"name": "PORT", "value": str(PORT)},
         ],
@@ -138,7 +142,7 @@ def resources(owner: Owner, tier: Tier, policy: EvictionPolicy) -> dict[str, dic
     }
     containers = [container]
     if tier.ttl is not None:
-        containers.append(expirer(n["secret"], tier.ttl))
+        containers.append(expirer(password, tier.ttl))
     config = config_map(owner, n["config"], COMPONENT, {"redis.conf": redis_conf(tier, policy)})
     out: dict[str, dict[str, Any]] = {
         "redis-config": config,

@@ -106,6 +106,15 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"evictionPolicy": "ttl"},
         "evictionPolicy ttl needs a ttl on the redis tier",
     ),
+    (
+        "session-cache-lfu.yaml",
+        {
+            "tiers": [
+                {"name": "a", "type": "local", "size": "1Gi", "passwordSecretRef": {"name": "s"}}
+            ]
+        },
+        "passwordSecretRef is only meaningful for the redis tier",
+    ),
 ]
 
 

@@ -61,6 +61,18 @@ def engine(res: Any) -> dict[str, Any]:
     return dict(res.resources["deployment"]["spec"]["template"]["spec"]["containers"][0])
 
 
+def test_vllm_reads_the_redis_password_from_the_key_the_cache_reports() -> None:
+    status = {
+        "redisURL": "redis://shared-cache-redis.default.svc.cluster.local:6379",
+        "redisSecret": "team-redis",
+        "redisSecretKey": "redis-password",
+    }
+    env = {e["name"]: e for e in engine(wired(SAMPLE, [token_cache(status)]))["env"]}
+    assert env["LMCACHE_REDIS_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "team-redis", "key": "redis-password"}
+    }
+
+
 def test_hybrid_vllm_uses_lmcache_with_local_disk_and_redis() -> None:
     res = wired(SAMPLE, [token_cache()])
     assert res.fatal == []

@@ -102,6 +102,29 @@ def test_redis_ttl_is_enforced_by_an_expirer_beside_redis() -> None:
     assert redis_conf(SAMPLE)["notify-keyspace-events"] == "E$n"
 
 
+def test_a_referenced_password_secret_reaches_redis_the_expirer_and_status() -> None:
+    ref = {"name": "team-b-redis", "key": "redis-password"}
+    tier = {"name": "r", "type": "redis", "size": "1Gi", "ttl": "1h", "passwordSecretRef": ref}
+    res = run(with_spec(SAMPLE, tiers=[tier]))
+    for c in res.resources["redis"]["spec"]["template"]["spec"]["containers"]:
+        env = {e["name"]: e for e in c["env"]}
+        assert env["REDIS_PASSWORD"]["valueFrom"] == {"secretKeyRef": ref}, c["name"]
+    assert (res.status["redisSecret"], res.status["redisSecretKey"]) == (ref["name"], ref["key"])
+    assert not any("which you create" in w for w in res.warnings)
+
+
+def test_without_a_reference_the_user_creates_the_default_secret() -> None:
+    res = run(SAMPLE)
+    assert (res.status["redisSecret"], res.status["redisSecretKey"]) == (
+        "shared-cache-redis-auth",
+        "password",
+    )
+    assert any(
+        w.startswith("Redis authenticates with the password in Secret shared-cache-redis-auth")
+        for w in res.warnings
+    )
+
+
 def test_redis_without_ttl_has_no_expirer() -> None:
     res = run(example("session-cache-lfu.yaml"))
     containers = res.resources["redis"]["spec"]["template"]["spec"]["containers"]
@@ -163,6 +186,20 @@ def test_single_replica_has_no_disruption_budget() -> None:
             {"evictionPolicy": "ttl", "tiers": [{"name": "a", "type": "redis", "size": "1Gi"}]},
             "evictionPolicy ttl needs a ttl on the redis tier",
             id="ttl-policy-without-ttl",
+        ),
+        pytest.param(
+            {
+                "tiers": [
+                    {
+                        "name": "a",
+                        "type": "local",
+                        "size": "1Gi",
+                        "passwordSecretRef": {"name": "s"},
+                    }
+                ]
+            },
+            "passwordSecretRef is only meaningful for the redis tier",
+            id="password-on-local",
         ),
         pytest.param(
             {"warmup": {"enabled": True}},

@@ -85,7 +85,9 @@ class TokenCacheStatus(SpecModel):
     redisURL: str | None = None
     """Connection URL of the distributed tier (password from the Secret in redisSecret)."""
     redisSecret: str | None = None
-    """Secret holding the Redis password (key: password)."""
+    """Secret holding the Redis password (key: redisSecretKey)."""
+    redisSecretKey: str | None = None
+    """Key of redisSecret that holds the password."""
     lmcacheConfig: str | None = None
     """ConfigMap with the LMCache configuration (key: lmcache.yaml) for engines to mount."""
     prefixCacheBytes: int | None = None

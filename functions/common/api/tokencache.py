@@ -13,8 +13,16 @@ TierType = Literal["prefix", "local", "redis"]
 EvictionPolicy = Literal["lru", "lfu", "ttl", "random", "noeviction"]
 Compression = Literal["none", "zstd", "lz4", "cachegen"]
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Below this a tier holds barely two LMCache chunks (one 256-token Llama-3.1-8B chunk is ~7MB).
 MIN_TIER_SIZE = "16Mi"
+
+
+class PasswordSecretRef(SpecModel):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+    """Secret in the TokenCache's namespace."""
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = "password"
+    """Key of the Secret that holds the Redis password."""
 
 
 class Tier(SpecModel):
@@ -32,6 +40,8 @@ class Tier(SpecModel):
     """Storage class for the local tier's volume."""
     compression: Compression = "none"
     """Compression of stored KV blocks, where the engine supports it."""
+    passwordSecretRef: PasswordSecretRef | None = None
+    """Secret with the Redis password (redis tier only); default <cache>-redis-auth."""
 
     rules = (
         Rule(
@@ -43,6 +53,11 @@ class Tier(SpecModel):
             "self.type == 'redis' || self.replicas == 1",
             "replicas is only meaningful for the redis tier",
             lambda s: s.type == "redis" or s.replicas == 1,
+        ),
+        Rule(
+            "self.type == 'redis' || !has(self.passwordSecretRef)",
+            "passwordSecretRef is only meaningful for the redis tier",
+            lambda s: s.type == "redis" or s.passwordSecretRef is None,
         ),
     )
 

@@ -131,7 +131,7 @@ def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
         plan.env += [
             {
                 "name": "LMCACHE_REDIS_PASSWORD",
-                "valueFrom": {"secretKeyRef": {"name": redis.secret, "key": "password"}},
+                "valueFrom": {"secretKeyRef": {"name": redis.secret, "key": redis.secret_key}},
             },
             # Kubernetes expands $(LMCACHE_REDIS_PASSWORD) at container start; the password
             # itself stays in the Secret.
