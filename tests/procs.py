@@ -194,8 +194,8 @@ class Sim:
         )
 
 
-def sim_proc(tmp: Path) -> Sim:
-    port = free_port()
+def sim_proc(tmp: Path, port: int | None = None) -> Sim:
+    port = port or free_port()
     args = [
         str(sim_binary()),
         "--model",
