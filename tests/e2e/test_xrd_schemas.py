@@ -1,0 +1,65 @@
+"""The real API server accepts our XRDs' schemas as CRD schemas.
+
+Crossplane turns each XRD into a CRD; kube-apiserver then checks structural schemas, CEL rule
+costs and that every `default` satisfies the rules around it, which `crossplane resource
+validate` does not. Until Crossplane core runs in this suite (issue 6 step 3) the CRD is built
+here from the XRD the way Crossplane does for our part of it (group, names, scope, version
+schema); Crossplane's own additions (spec.crossplane, status.conditions, ...) are not included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from hack.e2e.controlplane import ControlPlane
+from tests.e2e import requires_e2e
+from tests.toolchain import ROOT
+
+pytestmark = [pytest.mark.e2e, requires_e2e]
+
+XRDS = sorted((ROOT / "xrds").glob("*/*.yaml"))
+
+
+def crd_for(xrd: dict[str, Any]) -> dict[str, Any]:
+    spec = xrd["spec"]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{spec['names']['plural']}.{spec['group']}"},
+        "spec": {
+            "group": spec["group"],
+            "names": {k: v for k, v in spec["names"].items() if k != "categories"},
+            "scope": spec.get("scope", "Cluster"),
+            "versions": [
+                {
+                    "name": v["name"],
+                    "served": v["served"],
+                    "storage": v.get("referenceable", False),
+                    "schema": v["schema"],
+                    "subresources": {"status": {}},
+                }
+                for v in spec["versions"]
+            ],
+        },
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bugs found by this test, to fix in functions/common/xrdgen (make generate): "
+    "(1) `default: {}` on objects whose CEL rules read defaulted fields (GPUPool "
+    "sharing/oversubscription, InferenceService gpu/metricsSidecar, TokenCache warmup) fails the "
+    "API server's default-vs-rule check ('no such key'), so Crossplane v2.4.0 cannot establish "
+    "any of the three XRDs (seen with core start too); (2) InferenceService "
+    "spec.model.source uses JSON Schema `const`, which CRD schemas do not have (use enum)",
+)
+@pytest.mark.parametrize("path", XRDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_api_server_accepts_the_crd_schema_of_each_xrd(cluster: ControlPlane, path: Any) -> None:
+    crd = crd_for(yaml.safe_load(path.read_text()))
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(crd), check=False
+    )
+    assert result.returncode == 0, result.stderr
