@@ -52,13 +52,17 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
             out[key] = structural(value, defs)
         elif key == "anyOf":
             out[key] = [structural(v, defs) for v in value]
+        elif key == "const":
+            out["enum"] = [value]  # CRD schemas have no `const`
         else:
             out[key] = value
     if schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):
         out["additionalProperties"] = structural(schema["additionalProperties"], defs)
     for name, sub in out.get("properties", {}).items():
-        # An object field whose own fields all have defaults defaults to `{}`, so the API server
-        # fills nested defaults as the function would; optional (nullable) fields stay absent.
+        # An object field whose own fields all have defaults gets those defaults as its own, so
+        # the API server fills them in as the function would. Not `{}`: the API server checks a
+        # default against the object's CEL rules, which read those fields. Optional (nullable)
+        # fields stay absent.
         if (
             sub.get("type") == "object"
             and "properties" in sub
@@ -67,7 +71,9 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
             and name not in out.get("required", [])
             and not _nullable(schema["properties"][name])
         ):
-            sub["default"] = {}
+            sub["default"] = {
+                key: prop["default"] for key, prop in sub["properties"].items() if "default" in prop
+            }
     if (
         out.get("type") == "object"
         and not out.get("properties")

@@ -47,15 +47,6 @@ def crd_for(xrd: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bugs found by this test, to fix in functions/common/xrdgen (make generate): "
-    "(1) `default: {}` on objects whose CEL rules read defaulted fields (GPUPool "
-    "sharing/oversubscription, InferenceService gpu/metricsSidecar, TokenCache warmup) fails the "
-    "API server's default-vs-rule check ('no such key'), so Crossplane v2.4.0 cannot establish "
-    "any of the three XRDs (seen with core start too); (2) InferenceService "
-    "spec.model.source uses JSON Schema `const`, which CRD schemas do not have (use enum)",
-)
 @pytest.mark.parametrize("path", XRDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_api_server_accepts_the_crd_schema_of_each_xrd(cluster: ControlPlane, path: Any) -> None:
     crd = crd_for(yaml.safe_load(path.read_text()))

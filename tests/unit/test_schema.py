@@ -75,6 +75,13 @@ def test_optional_sections_get_no_default_so_absent_means_off() -> None:
     props = spec["properties"]["spec"]["properties"]
     # Absent autoscaling must stay absent: a `{}` default would switch it on for everyone.
     assert "default" not in props["autoscaling"]
-    # Sections whose fields all have defaults are filled in by the API server.
-    assert props["gpu"]["default"] == {}
-    assert props["cache"]["default"] == {}
+    # Sections whose fields all have defaults default to those values (not `{}`: the API server
+    # checks a default against the section's CEL rules, which read the fields).
+    assert props["gpu"]["default"] == {"type": "nvidia-a100", "count": 1, "sharing": "exclusive"}
+    assert props["cache"]["default"] == {"enabled": True, "strategy": "prefix"}
+
+
+def test_single_value_fields_use_enum_not_const() -> None:
+    for form in ("claims", "v2"):
+        for path in (ROOT / "xrds" / form).glob("*.yaml"):
+            assert "const:" not in path.read_text(), path
