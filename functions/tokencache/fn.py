@@ -9,7 +9,8 @@ from functions.common.api.tokencache import TokenCacheSpec
 from functions.common.composer import Composed, CompositionFunction, Request
 from functions.common.kinds import TOKEN_CACHE
 from functions.common.quantity import to_bytes
-from functions.tokencache import redis
+from functions.tokencache import redis, warmupjob
+from functions.tokencache.warmup import Plan
 
 # Tiers whose engine has no expiry; the redis tier's ttl is enforced by the expirer container.
 UNENFORCED_TTL = {
@@ -50,9 +51,30 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
             )
         if tier.compression != "none":
             warnings.append(f"tier {tier.name}: compression {tier.compression} is not rendered yet")
+    requirements = []
     if spec.warmup.enabled:
-        warnings.append("warmup is not rendered yet: no warmup Job is created")
-    return Composed(resources=resources, status=status, warnings=warnings)
+        requirements.append(warmupjob.requirement(req))
+        services = list(req.required.get(warmupjob.SERVICES, []))
+        ready, waiting = warmupjob.targets(owner, services)
+        status["warmupTargets"] = [t.url for t in ready]
+        status["warmupWaitingFor"] = waiting
+        if ready:
+            jobs = warmupjob.resources(owner, Plan(tuple(ready), tuple(spec.warmup.commonPrefixes)))
+            resources.update(jobs)
+            status["warmupJob"] = jobs["warmup"]["metadata"]["name"]
+            # Through each service's Service: one replica per request gets the prefix.
+            for svc in services:
+                st = svc.get("status") or {}
+                if st.get("tokenCache") == owner.name and int(st.get("readyReplicas") or 0) > 1:
+                    replicas = int(st["readyReplicas"])
+                    warnings.append(
+                        f"warmup: InferenceService {warmupjob.display_name(svc)} has {replicas} "
+                        "replicas; each prefix warms the one its Service picks (the others "
+                        "reuse it through LMCache's shared tiers, if any)"
+                    )
+    return Composed(
+        resources=resources, status=status, warnings=warnings, requirements=requirements
+    )
 
 
 def runner() -> CompositionFunction[TokenCacheSpec]:

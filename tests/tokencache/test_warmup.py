@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from functions.tokencache.warmup import Plan, Target
+from functions.tokencache.warmupjob import COMMAND, PLAN_DIR
 from tests import procs
+from tests.fnharness import example, run, with_spec
 from tests.procs import SIM_MODEL
 from tests.sidecar.procs import Metrics
+from tests.unit.test_tokencache import claim_xr, service
 
 # Long enough for several 16-token KV blocks with the simulator's dummy tokenizer.
 SYSTEM = (
@@ -136,3 +139,22 @@ def test_plan_json_is_canonical() -> None:
         "targets": [{"model": "m", "url": "http://x:8000"}],
     }
     assert Plan.parse(json.loads(plan.to_json())) == plan
+
+
+def test_the_rendered_job_warms_the_bound_service(tmp_path: Path, sims: list[procs.Sim]) -> None:
+    sim = sims[0]
+    doc = with_spec(claim_xr(example("shared-cache.yaml")), **{"warmup.commonPrefixes": [SYSTEM]})
+    res = run(doc, required={"inferenceservices": [service("llama", "shared-cache", 1, sim.base)]})
+    assert res.fatal == []
+    plan = res.resources["warmup-plan"]["data"]["plan.json"]
+    container = res.resources["warmup"]["spec"]["template"]["spec"]["containers"][0]
+    (tmp_path / "plan.json").write_text(plan.replace("org/llama", SIM_MODEL))  # the sim's model
+    args = [a.replace(PLAN_DIR, str(tmp_path)) for a in container["command"][1:]]
+    assert container["command"][0] == COMMAND
+    result = subprocess.run(
+        [*warmup_command(), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    _, hits = counters(sim)
+    sim.complete(SYSTEM + " Question: when do you open on Sunday?")
+    assert counters(sim)[1] > hits

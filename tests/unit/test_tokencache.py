@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -135,7 +136,6 @@ def test_redis_without_ttl_has_no_expirer() -> None:
 def test_unrendered_tiers_are_reported() -> None:
     warnings = run(SAMPLE).warnings
     assert any("local NVMe tier is not rendered yet" in w for w in warnings)
-    assert any(w.startswith("warmup is not rendered yet") for w in warnings)
 
 
 def test_single_replica_has_no_disruption_budget() -> None:
@@ -217,3 +217,111 @@ def test_invalid_caches_fail_with_the_field(changes: dict[str, Any], message: st
 
 def test_same_request_same_bytes() -> None:
     assert run(SAMPLE).wire() == run(SAMPLE).wire()
+
+
+# -- warmup -----------------------------------------------------------------------------------
+
+
+def service(
+    name: str, cache: str | None, ready: int, endpoint: str | None = None
+) -> dict[str, Any]:
+    """An XInferenceService of namespace default as Crossplane hands it over (claim form)."""
+    return {
+        "apiVersion": "inference.ai/v1alpha1",
+        "kind": "XInferenceService",
+        "metadata": {
+            "name": f"{name}-x1y2z",
+            "labels": {
+                "crossplane.io/claim-name": name,
+                "crossplane.io/claim-namespace": "default",
+            },
+        },
+        "status": {
+            "endpoint": endpoint or f"http://{name}.default.svc.cluster.local:8000",
+            "servedModel": f"org/{name}",
+            "tokenCache": cache,
+            "readyReplicas": ready,
+        },
+    }
+
+
+def claim_xr(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **doc,
+        "kind": "XTokenCache",
+        "metadata": {
+            "name": "shared-cache-tjcw2",
+            "labels": {
+                "crossplane.io/claim-name": "shared-cache",
+                "crossplane.io/claim-namespace": "default",
+            },
+        },
+    }
+
+
+def warm(services: list[dict[str, Any]], doc: dict[str, Any] = SAMPLE) -> Any:
+    return run(claim_xr(doc), required={"inferenceservices": services})
+
+
+def plan_of(res: Any) -> dict[str, Any]:
+    return dict(json.loads(res.resources["warmup-plan"]["data"]["plan.json"]))
+
+
+def test_warmup_asks_for_the_namespaces_inference_services() -> None:
+    want = warm([]).raw.requirements.resources["inferenceservices"]
+    assert want.kind == "XInferenceService"
+    assert dict(want.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}
+
+
+def test_warmup_job_sends_the_prefixes_to_ready_bound_services_only() -> None:
+    res = warm(
+        [
+            service("llama", "shared-cache", ready=1),
+            service("qwen", "other-cache", ready=2),
+            service("phi", "shared-cache", ready=0),
+        ]
+    )
+    assert res.fatal == []
+    assert plan_of(res) == {
+        "prefixes": ["You are a helpful assistant"],
+        "targets": [{"model": "org/llama", "url": "http://llama.default.svc.cluster.local:8000"}],
+    }
+    job = res.resources["warmup"]
+    assert job["metadata"]["name"] == res.status["warmupJob"]
+    assert res.resources["warmup-plan"]["metadata"]["name"] == job["metadata"]["name"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"][0] == "/venv/bin/inference-cache-warmup"
+    assert c["securityContext"]["runAsNonRoot"] is True
+    assert res.status["warmupTargets"] == ["http://llama.default.svc.cluster.local:8000"]
+    assert res.status["warmupWaitingFor"] == ["phi"]
+
+
+def test_no_ready_bound_service_no_job() -> None:
+    res = warm([service("phi", "shared-cache", ready=0)])
+    assert "warmup" not in res.resources
+    assert res.status["warmupWaitingFor"] == ["phi"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reruns"),
+    [
+        pytest.param({"warmup.commonPrefixes": ["You are a pirate"]}, True, id="new-prefixes"),
+        pytest.param({"services": ["llama", "gemma"]}, True, id="another-service-ready"),
+        pytest.param({"replicas": 3}, False, id="same-services-more-replicas"),
+    ],
+)
+def test_job_name_changes_exactly_when_the_work_changes(
+    change: dict[str, Any], reruns: bool
+) -> None:
+    base = warm([service("llama", "shared-cache", ready=1)]).status["warmupJob"]
+    doc = with_spec(SAMPLE, **{k: v for k, v in change.items() if "." in k})
+    names = change.get("services", ["llama"])
+    services = [service(n, "shared-cache", ready=change.get("replicas", 1)) for n in names]
+    assert (warm(services, doc).status["warmupJob"] != base) is reruns
+
+
+def test_warmup_of_a_multi_replica_service_says_one_replica_is_warmed() -> None:
+    res = warm([service("llama", "shared-cache", ready=3)])
+    assert any(w.startswith("warmup: InferenceService llama has 3 replicas") for w in res.warnings)

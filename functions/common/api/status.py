@@ -92,5 +92,11 @@ class TokenCacheStatus(SpecModel):
     """ConfigMap with the LMCache configuration (key: lmcache.yaml) for engines to mount."""
     prefixCacheBytes: int | None = None
     """GPU prefix-cache budget InferenceServices bound to this cache apply."""
+    warmupJob: str | None = None
+    """Job that sends the common prefixes to the ready bound InferenceServices."""
+    warmupTargets: list[str] = Field(default_factory=list)
+    """Endpoints of the ready InferenceServices bound to this cache that the Job warms."""
+    warmupWaitingFor: list[str] = Field(default_factory=list)
+    """InferenceServices bound to this cache that are not ready yet (warmed once they are)."""
     warnings: list[str] = Field(default_factory=list)
     """Requested features the rendered configuration cannot honour, and why."""

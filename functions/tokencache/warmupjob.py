@@ -1,0 +1,98 @@
+"""The warmup Job: the warmup program (functions/tokencache/warmup.py) for the ready
+InferenceServices bound to this cache.
+
+The bound services are read as required resources (their status names the TokenCache, the
+endpoint and the served model). The plan goes into a ConfigMap, and both the ConfigMap and the
+Job are named after a hash of the plan: when the prefixes or the ready bound services change the
+name changes, Crossplane deletes the old Job and creates the new one, which runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from functions.common.api.inferenceservice import SIDECAR_IMAGE
+from functions.common.composer import Request, Requirement
+from functions.common.kinds import API_VERSION, INFERENCE_SERVICE
+from functions.common.meta import CLAIM_NAME, CLAIM_NAMESPACE, Owner
+from functions.common.objects import config_map
+from functions.common.security import restricted
+from functions.tokencache.warmup import Plan, Target
+
+SERVICES = "inferenceservices"
+COMPONENT = "warmup"
+COMMAND = "/venv/bin/inference-cache-warmup"
+PLAN_DIR = "/etc/warmup"
+DEADLINE_SECONDS = 600  # the program's own deadline; the Job's is a little longer
+USER = 65532  # the sidecar image's nonroot user
+
+
+def requirement(req: Request[Any]) -> Requirement:
+    """The namespace's InferenceServices (the claim form's composites are cluster-scoped)."""
+    namespace = req.owner.namespace or "default"
+    if str(req.composite.get("kind", "")).startswith("X"):
+        return Requirement(
+            SERVICES, API_VERSION, INFERENCE_SERVICE.composite_kind, {CLAIM_NAMESPACE: namespace}
+        )
+    return Requirement(SERVICES, API_VERSION, INFERENCE_SERVICE.kind, namespace=namespace)
+
+
+def display_name(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    return str((meta.get("labels") or {}).get(CLAIM_NAME) or meta.get("name"))
+
+
+def targets(owner: Owner, services: list[dict[str, Any]]) -> tuple[list[Target], list[str]]:
+    """Ready services bound to this cache, and those bound but not ready (by name)."""
+    ready, waiting = [], []
+    for svc in sorted(services, key=display_name):
+        status = svc.get("status") or {}
+        if status.get("tokenCache") != owner.name:
+            continue
+        if status.get("endpoint") and status.get("servedModel") and status.get("readyReplicas"):
+            ready.append(Target(str(status["endpoint"]).rstrip("/"), str(status["servedModel"])))
+        else:
+            waiting.append(display_name(svc))
+    return sorted(set(ready), key=lambda t: (t.url, t.model)), waiting
+
+
+def resources(owner: Owner, plan: Plan) -> dict[str, dict[str, Any]]:
+    text = plan.to_json()
+    name = owner.child(f"warmup-{hashlib.sha256(text.encode()).hexdigest()[:6]}")
+    container = {
+        "name": "warmup",
+        "image": SIDECAR_IMAGE,
+        "command": [COMMAND, f"--plan={PLAN_DIR}/plan.json", f"--deadline={DEADLINE_SECONDS}s"],
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"memory": "128Mi"},
+        },
+        "securityContext": restricted(USER, USER),
+        "volumeMounts": [{"name": "plan", "mountPath": PLAN_DIR, "readOnly": True}],
+    }
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": owner.metadata(name, COMPONENT),
+        "spec": {
+            "backoffLimit": 3,
+            # Bounded even when every retry times out; no ttlSecondsAfterFinished, since a
+            # deleted Job would be created (and run) again.
+            "activeDeadlineSeconds": 4 * (DEADLINE_SECONDS + 60),
+            "template": {
+                "metadata": {"labels": owner.labels(COMPONENT)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "containers": [container],
+                    "volumes": [{"name": "plan", "configMap": {"name": name}}],
+                },
+            },
+        },
+    }
+    return {
+        "warmup-plan": config_map(owner, name, COMPONENT, {"plan.json": text}),
+        "warmup": job,
+    }
