@@ -9,6 +9,7 @@ from functions.common.api.tokencache import TokenCacheSpec
 from functions.common.composer import Composed, CompositionFunction, Request
 from functions.common.kinds import TOKEN_CACHE
 from functions.common.quantity import to_bytes
+from functions.common.readiness import is_ready
 from functions.tokencache import redis, warmupjob
 from functions.tokencache.warmup import Plan
 
@@ -44,7 +45,19 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
             )
     if "local" in tiers:
         warnings.append(f"tier {tiers['local'].name}: the local NVMe tier is not rendered yet")
+    status["tiers"] = []
     for tier in spec.tiers:
+        entry: dict[str, Any] = {
+            "name": tier.name,
+            "type": tier.type,
+            "capacityBytes": to_bytes(tier.size),
+        }
+        if tier.ttl is not None:
+            entry["ttlEnforced"] = tier.type not in UNENFORCED_TTL
+        if tier.type == "redis":
+            entry["endpoint"] = status["redisURL"]
+            entry["ready"] = is_ready(req.observed.get("redis"))
+        status["tiers"].append(entry)
         if tier.ttl is not None and tier.type in UNENFORCED_TTL:
             warnings.append(
                 f"tier {tier.name}: ttl {tier.ttl} is not enforced: {UNENFORCED_TTL[tier.type]}"

@@ -35,6 +35,35 @@ def test_sample_renders_redis_statefulset_services_config_and_pdb() -> None:
     assert res.status["prefixCacheBytes"] == 16 * 2**30
 
 
+def test_status_reports_each_tier() -> None:
+    assert run(SAMPLE).status["tiers"] == [
+        {"name": "gpu-prefix", "type": "prefix", "capacityBytes": 16 * 2**30, "ttlEnforced": False},
+        {"name": "local-nvme", "type": "local", "capacityBytes": 100 * 2**30, "ttlEnforced": False},
+        {
+            "name": "distributed",
+            "type": "redis",
+            "capacityBytes": 500 * 2**30,
+            "ttlEnforced": True,
+            "endpoint": "redis://shared-cache-redis.default.svc.cluster.local:6379",
+            "ready": False,
+        },
+    ]
+
+
+def test_redis_tier_is_ready_when_its_statefulset_is() -> None:
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"generation": 1},
+        "spec": {"replicas": 3},
+        "status": {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3,
+                   "availableReplicas": 3, "updatedReplicas": 3},
+    }  # fmt: skip
+    res = run(SAMPLE, observed={"redis": sts})
+    assert res.ready["redis"] is True
+    assert res.status["tiers"][2]["ready"] is True
+
+
 def test_client_service_reaches_the_primary_only() -> None:
     svc = run(SAMPLE).resources["redis-service"]
     assert svc["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "shared-cache-redis-0"

@@ -81,7 +81,24 @@ class GPUPoolStatus(SpecModel):
     """Requested features the rendered configuration cannot honour, and why."""
 
 
+class TierStatus(SpecModel):
+    name: str
+    """Tier name from the spec."""
+    type: str
+    """prefix, local or redis."""
+    capacityBytes: int
+    """Size in bytes (per engine replica for prefix and local, in total for redis)."""
+    ttlEnforced: bool | None = None
+    """Whether the tier's ttl is enforced (unset when the tier has no ttl)."""
+    endpoint: str | None = None
+    """Where clients reach the tier (redis)."""
+    ready: bool | None = None
+    """Whether the tier's own workload is available (redis; the others live in the engines)."""
+
+
 class TokenCacheStatus(SpecModel):
+    tiers: list[TierStatus] = Field(default_factory=list)
+    """Each tier: capacity, TTL enforcement, endpoint and readiness."""
     redisURL: str | None = None
     """Connection URL of the distributed tier (password from the Secret in redisSecret)."""
     redisSecret: str | None = None
