@@ -61,6 +61,9 @@ def duration_seconds(duration: str) -> Decimal:
 
 
 def _check_quantity(value: Any) -> Any:
+    # Integer quantities reach the function as floats (protobuf Struct numbers are doubles).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4")
     try:

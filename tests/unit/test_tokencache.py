@@ -354,3 +354,10 @@ def test_job_name_changes_exactly_when_the_work_changes(
 def test_warmup_of_a_multi_replica_service_says_one_replica_is_warmed() -> None:
     res = warm([service("llama", "shared-cache", ready=3)])
     assert any(w.startswith("warmup: InferenceService llama has 3 replicas") for w in res.warnings)
+
+
+def test_integer_sizes_survive_the_wire() -> None:
+    """YAML `size: 1073741824` arrives as the double 1073741824.0 (protobuf Struct)."""
+    tiers = [{"name": "r", "type": "redis", "size": 1073741824}]
+    doc = with_spec(SAMPLE, tiers=tiers, warmup={"enabled": False})
+    assert redis_conf(doc)["maxmemory"] == "1073741824"
