@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from functions.common import sharing
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.gpus import GPUModel
 
-GPU = "nvidia.com/gpu"
+GPU = sharing.GPU
 MPS_MAX_REPLICAS = 48  # device plugin limit for compute capability >= 7.5
 MPS_ROOT = "/run/nvidia/mps"
 

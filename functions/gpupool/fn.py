@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 from crossplane.function import resource
 
+from functions.common import sharing
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import (
     Composed,
@@ -326,10 +327,6 @@ def node_labeller(req: Request[GPUPoolSpec], node: Node, labels: dict[str, str])
 # --- capacity ------------------------------------------------------------------------------
 
 
-def advertised(name: str, shared: bool) -> str:
-    return f"{name}.shared" if shared else name
-
-
 def node_devices(
     spec: GPUPoolSpec, node: Node, plans: Mapping[GPUModel, ModelPlan]
 ) -> Counter[str]:
@@ -353,11 +350,8 @@ def node_devices(
 
 def shared_resources(spec: GPUPoolSpec, devices: Iterable[str]) -> set[str]:
     """Resource names the device plugin replicates (time-slicing or MPS)."""
-    if spec.sharing.mode in ("timeslice", "mps"):
-        return {GPU}
-    if spec.sharing.mode == "mig" and spec.oversubscription.enabled:
-        return {d for d in devices if d != GPU}
-    return set()
+    mode, over = spec.sharing.mode, spec.oversubscription.enabled
+    return {d for d in devices if sharing.replicated(d, mode, over)}
 
 
 def bound_requests(name: str, objs: Iterable[dict[str, Any]]) -> Counter[str]:
@@ -398,7 +392,7 @@ def capacity(
     shared = shared_resources(spec, physical)
     out: dict[str, dict[str, int]] = {}
     for base, count in sorted(physical.items()):
-        name = advertised(base, base in shared)
+        name = f"{base}.shared" if base in shared else base
         schedulable = count * (n if base in shared else 1)
         out[name] = {"physical": count, "schedulable": schedulable}
     for name in requested:
@@ -611,7 +605,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     mig_out = compose_mig(req, wired, out) if spec.sharing.mode == "mig" else None
     shared = shared_resources(spec, [*(mig_out.resources if mig_out else []), GPU])
     out.status["resources"] = {
-        advertised(r, r in shared): c * (n if r in shared else 1)
+        (f"{r}.shared" if r in shared else r): c * (n if r in shared else 1)
         for r, c in sorted(per_node_resources(spec, wired, mig_out).items())
     }
     plugin = device_plugin_config(spec, mig_out.resources if mig_out else [], n)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.common import gpus
+from functions.common import gpus, sharing
 from functions.common.api.inferenceservice import GPU
 
-GPU_RESOURCE = "nvidia.com/gpu"
+GPU_RESOURCE = sharing.GPU
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 
@@ -70,7 +70,7 @@ def place(gpu: GPU) -> Placement:
     if gpu.sharing in ("mps", "timeslice"):
         # GPUPool renders the device plugin with renameByDefault, so shared GPUs are advertised
         # under their own name and never handed to a pod that expects an exclusive GPU.
-        resource = f"{GPU_RESOURCE}.shared"
+        resource = sharing.advertised(GPU_RESOURCE, gpu.sharing, oversubscribed=False)
         if gpu.count > 1:
             warnings.append(
                 f"gpu.count {gpu.count} with sharing {gpu.sharing}: the device plugin may hand "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from functions.common import sharing
 from functions.common.api.inferenceservice import GPU
 from functions.common.composer import ComposeError, Requirement
 from functions.common.kinds import API_VERSION, GPU_POOL
@@ -53,12 +54,13 @@ def mismatch(pool: dict[str, Any], gpu: GPU, products: tuple[str, ...]) -> str |
 
 
 def resource_name(pool: dict[str, Any], placement: Placement) -> str:
+    """The pool's name for the requested device (a time-sliced MIG instance is `<name>.shared`)."""
+    if placement.shared:  # already the advertised name of an MPS or time-sliced GPU
+        return placement.resource
     spec = pool.get("spec", {})
-    oversubscribed = spec.get("oversubscription", {}).get("enabled", False)
-    if spec.get("sharing", {}).get("mode") == "mig" and oversubscribed:
-        # Time-sliced MIG instances are advertised under their own name (renameByDefault).
-        return placement.resource + ".shared"
-    return placement.resource
+    mode = spec.get("sharing", {}).get("mode", "exclusive")
+    oversubscribed = bool(spec.get("oversubscription", {}).get("enabled", False))
+    return sharing.advertised(placement.resource, mode, oversubscribed)
 
 
 def bind(gpu: GPU, placement: Placement, pools: list[dict[str, Any]]) -> Binding:
