@@ -181,7 +181,26 @@ kwok_stages() {
   chmod -R u+w "$dir.tmp" && mv "$dir.tmp" "$dir"
 }
 
+# crds NAME MODULE VERSION FILE...: the CRD manifests of a third-party kind, straight from its
+# module source, into $TOOLS_DIR/crds-NAME-VERSION/ (hack/e2e applies every file there).
+crds() {
+  local name=$1 module=$2 version=$3; shift 3
+  local dir="$TOOLS_DIR/crds-$name-$version"
+  [[ -d $dir ]] && return 0
+  local src; src=$(go mod download -json "$module@$version" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$dir.tmp"
+  for f in "$@"; do cp "$src/$f" "$dir.tmp"/; done
+  chmod -R u+w "$dir.tmp" && mv "$dir.tmp" "$dir"
+}
+
 build_e2e() {
+  crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" \
+    config/crd/bases/keda.sh_scaledobjects.yaml
+  crds prometheus-operator github.com/prometheus-operator/prometheus-operator \
+    "$PROMETHEUS_OPERATOR_VERSION" example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml
+  crds provider-kubernetes github.com/crossplane-contrib/provider-kubernetes \
+    "$PROVIDER_KUBERNETES_VERSION" package/crds/kubernetes.crossplane.io_objects.yaml
   build_kubernetes
   build_etcd
   go_tool kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok

@@ -90,11 +90,6 @@ def test_server_accepts_every_composed_object_of_a_served_kind(
     assert result.stdout.count("(server dry run)") == len(docs), result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 6 step 4: the CRDs of KEDA (ScaledObject), prometheus-operator (PodMonitor) "
-    "and provider-kubernetes (Object) are not installed yet, so those kinds go unvalidated",
-)
 def test_every_composed_kind_is_served(
     cluster: ControlPlane, rendered: list[dict[str, Any]]
 ) -> None:
