@@ -11,19 +11,20 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+
+from hack.e2e.process import Proc
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_MODEL = "fake-org/fake-model-7b"  # not a Hugging Face model: the simulator stays offline
@@ -85,45 +86,6 @@ def http_post_json(url: str, body: dict[str, Any], timeout: float = 10.0) -> dic
     with urllib.request.urlopen(req, timeout=timeout) as r:
         result: dict[str, Any] = json.loads(r.read())
         return result
-
-
-@dataclass
-class Proc:
-    args: list[str]
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Proc:
-        env = {**os.environ, **self.env}
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                self.args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        return self
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.popen is None:
-            return None
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout)
-        return self.popen.returncode
-
-    def output(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 
 from hack.e2e import pki
+from hack.e2e.process import Proc
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_CIDR = "10.96.0.0/16"
@@ -70,42 +70,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Proc:
-    name: str
-    args: list[str]
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                self.args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # own process group: teardown reaches its children
-            )
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            if self.popen.poll() is None:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-                try:
-                    self.popen.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                    self.popen.wait(timeout)
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
 def wait_until(check: Callable[[], bool], what: str, procs: Sequence[Proc], timeout: float) -> None:
@@ -198,7 +162,6 @@ def _etcd(cp: ControlPlane) -> str:
     # throwaway and fsync dominates etcd's latency on shared CI disks.
     proc = cp.start(
         Proc(
-            "etcd",
             [
                 str(binary("etcd")),
                 "--name=e2e",
@@ -212,6 +175,7 @@ def _etcd(cp: ControlPlane) -> str:
                 "--log-level=warn",
             ],
             cp.dir / "etcd.log",
+            name="etcd",
         )
     )
 
@@ -228,7 +192,6 @@ def _apiserver(
 ) -> None:
     proc = cp.start(
         Proc(
-            "kube-apiserver",
             [
                 str(binary("kube-apiserver")),
                 f"--etcd-servers={etcd}",
@@ -251,6 +214,7 @@ def _apiserver(
                 "--profiling=false",
             ],
             cp.dir / "kube-apiserver.log",
+            name="kube-apiserver",
         )
     )
     procs = [p for p in cp.procs if p.name == "etcd"] + [proc]
@@ -268,7 +232,6 @@ def _controllers(cp: ControlPlane, sa: pki.KeyPair) -> None:
     ]
     cp.start(
         Proc(
-            "kube-controller-manager",
             [
                 str(binary("kube-controller-manager")),
                 *common,
@@ -282,11 +245,11 @@ def _controllers(cp: ControlPlane, sa: pki.KeyPair) -> None:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
             ],
             cp.dir / "kube-controller-manager.log",
+            name="kube-controller-manager",
         )
     )
     cp.start(
         Proc(
-            "kube-scheduler",
             [
                 str(binary("kube-scheduler")),
                 *common,
@@ -294,6 +257,7 @@ def _controllers(cp: ControlPlane, sa: pki.KeyPair) -> None:
                 f"--cert-dir={cp.dir / 'scheduler'}",
             ],
             cp.dir / "kube-scheduler.log",
+            name="kube-scheduler",
         )
     )
     # The service-account controller creates `default` in each namespace; pods need it.
@@ -354,7 +318,6 @@ def _kwok(cp: ControlPlane) -> None:
     config.write_text("\n---\n".join(p.read_text() for p in stages))
     cp.start(
         Proc(
-            "kwok",
             [
                 str(binary("kwok")),
                 f"--kubeconfig={cp.kubeconfig}",
@@ -369,6 +332,7 @@ def _kwok(cp: ControlPlane) -> None:
                 f"--server-address=127.0.0.1:{free_port()}",
             ],
             cp.dir / "kwok.log",
+            name="kwok",
         )
     )
 
@@ -435,7 +399,9 @@ class Registry:
 def registry(directory: Path) -> Iterator[Registry]:
     """go-containerregistry's in-memory registry on localhost. `-port 0` lets it pick a free
     port, which it logs: no race with another process taking a port we chose."""
-    proc = Proc("registry", [str(binary("registry")), "-port", "0"], directory / "registry.log")
+    proc = Proc(
+        [str(binary("registry")), "-port", "0"], directory / "registry.log", name="registry"
+    )
     proc.start()
     try:
         port = 0
