@@ -3,7 +3,7 @@
 The TokenCache composite is read as a required resource: by `cache.tokenCacheRef`, or, for the
 strategies that need more than the GPU prefix cache, the one TokenCache in the namespace. Its
 spec says which tiers exist and how large they are; its status carries the Redis URL, the Secret
-with the password and the GPU prefix-cache budget.
+with the password, the GPU prefix-cache budget and the LMCache ConfigMap per strategy.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.common import lmcache
 from functions.common.api.inferenceservice import InferenceServiceSpec
+from functions.common.api.tokencache import Tier
 from functions.common.composer import ComposeError, Request, Requirement
 from functions.common.kinds import API_VERSION, TOKEN_CACHE
 from functions.common.meta import CLAIM_NAME, CLAIM_NAMESPACE
@@ -19,15 +21,14 @@ from functions.common.quantity import to_bytes
 
 TOKEN_CACHES = "tokencaches"
 # Which tiers each strategy asks the engine to use, besides the GPU prefix cache.
-STRATEGY_TIERS = {"prefix": set(), "local": {"local"}, "distributed": {"redis"},
-                  "hybrid": {"local", "redis"}}  # fmt: skip
+STRATEGY_TIERS: dict[str, frozenset[str]] = {"prefix": frozenset(), **lmcache.STRATEGY_TIERS}
 
 
 @dataclass(frozen=True)
 class LocalTier:
     size_bytes: int
     storage_class: str | None
-    compression: str
+    host_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class BoundCache:
     prefix_bytes: int | None = None
     local: LocalTier | None = None
     redis: RedisTier | None = None
+    lmcache_config: str | None = None  # the TokenCache's LMCache ConfigMap for these tiers
     warnings: tuple[str, ...] = field(default=())
     waiting: str | None = None  # why a wanted tier is not usable yet
 
@@ -112,10 +114,11 @@ def describe(spec: InferenceServiceSpec, cache: dict[str, Any]) -> BoundCache:
     local = redis = None
     waiting = None
     if "local" in want and "local" in tiers:
-        t = tiers["local"]
-        local = LocalTier(
-            to_bytes(t["size"]), t.get("storageClassName"), t.get("compression", "none")
-        )
+        try:
+            t = Tier.model_validate(tiers["local"])
+        except ValueError as err:
+            raise ComposeError(f"TokenCache {name}: its local tier is invalid: {err}") from err
+        local = LocalTier(to_bytes(t.size), t.storageClassName, t.hostPath)
     if "redis" in want and "redis" in tiers:
         url, secret = status.get("redisURL"), status.get("redisSecret")
         if url and secret:
@@ -124,5 +127,15 @@ def describe(spec: InferenceServiceSpec, cache: dict[str, Any]) -> BoundCache:
             redis = RedisTier(host, int(port or 6379), secret, key)
         else:
             waiting = f"TokenCache {name} has not reported its Redis endpoint yet"
+    config = None
+    used = lmcache.strategy_for(want & set(tiers))
+    if used is not None:
+        config = (status.get("lmcacheConfigs") or {}).get(used)
+        if config is None:
+            waiting = waiting or (
+                f"TokenCache {name} has not reported its LMCache configuration for {used} yet"
+            )
     prefix = status.get("prefixCacheBytes")
-    return BoundCache(name, int(prefix) if prefix else None, local, redis, tuple(warnings), waiting)
+    return BoundCache(
+        name, int(prefix) if prefix else None, local, redis, config, tuple(warnings), waiting
+    )

@@ -115,6 +115,26 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         },
         "passwordSecretRef is only meaningful for the redis tier",
     ),
+    (
+        "session-cache-lfu.yaml",
+        {"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "hostPath": "/mnt/a"}]},
+        "hostPath and storageClassName are only meaningful for the local tier",
+    ),
+    (
+        "session-cache-lfu.yaml",
+        {
+            "tiers": [
+                {
+                    "name": "a",
+                    "type": "local",
+                    "size": "1Gi",
+                    "hostPath": "/mnt/a",
+                    "storageClassName": "local",
+                }
+            ]
+        },
+        "set either hostPath or storageClassName, not both",
+    ),
 ]
 
 

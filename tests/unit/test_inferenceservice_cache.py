@@ -9,13 +9,22 @@ import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fnharness import example, run, with_spec
+from tests.toolchain import ROOT
 
 SAMPLE = example("llama-70b.yaml")  # strategy hybrid, namespace default
 CACHE_SPEC = example("shared-cache.yaml")["spec"]
 
 
+def cache_status(**spec: Any) -> dict[str, Any]:
+    """What the TokenCache function reports for shared-cache with `spec` changes."""
+    res = run(with_spec(example("shared-cache.yaml"), **spec))
+    assert res.fatal == [], res.fatal
+    return res.status
+
+
 def token_cache(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
-    """The XTokenCache Crossplane hands over for the claim default/shared-cache."""
+    """The XTokenCache Crossplane hands over for the claim default/shared-cache, with the status
+    the TokenCache function reports for that spec unless `status` is given."""
     return {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "XTokenCache",
@@ -27,14 +36,18 @@ def token_cache(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, 
             },
         },
         "spec": {**CACHE_SPEC, **spec},
-        "status": status
-        if status is not None
-        else {
-            "redisURL": "redis://shared-cache-redis.default.svc.cluster.local:6379",
-            "redisSecret": "shared-cache-redis-auth",
-            "prefixCacheBytes": 16 * 2**30,
-        },
+        "status": status if status is not None else cache_status(**spec),
     }
+
+
+def test_the_example_clusters_token_cache_reports_what_the_function_does() -> None:
+    docs = yaml.safe_load_all((ROOT / "examples" / "required" / "cluster.yaml").read_text())
+    caches = [d for d in docs if d and d["kind"] in ("TokenCache", "XTokenCache")]
+    assert len(caches) == 2
+    for cache in caches:
+        assert cache["spec"] == {k: v for k, v in CACHE_SPEC.items() if k != "warmup"}
+        reported = cache_status()
+        assert cache["status"] == {k: reported[k] for k in cache["status"]}
 
 
 def claim_xr(doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,18 +75,19 @@ def engine(res: Any) -> dict[str, Any]:
 
 
 def test_vllm_reads_the_redis_password_from_the_key_the_cache_reports() -> None:
-    status = {
-        "redisURL": "redis://shared-cache-redis.default.svc.cluster.local:6379",
-        "redisSecret": "team-redis",
-        "redisSecretKey": "redis-password",
-    }
+    status = {**cache_status(), "redisSecret": "team-redis", "redisSecretKey": "redis-password"}
     env = {e["name"]: e for e in engine(wired(SAMPLE, [token_cache(status)]))["env"]}
     assert env["LMCACHE_REDIS_PASSWORD"]["valueFrom"] == {
         "secretKeyRef": {"name": "team-redis", "key": "redis-password"}
     }
 
 
-def test_hybrid_vllm_uses_lmcache_with_local_disk_and_redis() -> None:
+def volumes(res: Any) -> dict[str, dict[str, Any]]:
+    pod = res.resources["deployment"]["spec"]["template"]["spec"]
+    return {v["name"]: v for v in pod["volumes"]}
+
+
+def test_hybrid_vllm_mounts_the_caches_lmcache_config_and_gets_only_the_password_by_env() -> None:
     res = wired(SAMPLE, [token_cache()])
     assert res.fatal == []
     c = engine(res)
@@ -82,22 +96,58 @@ def test_hybrid_vllm_uses_lmcache_with_local_disk_and_redis() -> None:
         in (c["args"])
     )
     env = {e["name"]: e for e in c["env"]}
-    assert env["LMCACHE_LOCAL_DISK"]["value"] == "file:///var/cache/lmcache/"
-    assert env["LMCACHE_MAX_LOCAL_DISK_SIZE"]["value"] == "100"
+    assert env["LMCACHE_CONFIG_FILE"]["value"] == "/etc/lmcache/lmcache.yaml"
+    assert (
+        volumes(res)["lmcache-config"]["configMap"]["name"]
+        == (cache_status()["lmcacheConfigs"]["hybrid"])
+    )
+    assert {"name": "lmcache-config", "mountPath": "/etc/lmcache", "readOnly": True} in (
+        c["volumeMounts"]
+    )
     assert env["LMCACHE_REDIS_PASSWORD"]["valueFrom"] == {
         "secretKeyRef": {"name": "shared-cache-redis-auth", "key": "password"}
     }
+    # The only other LMCache variable: the file's remote_url plus the password.
     assert env["LMCACHE_REMOTE_URL"]["value"] == (
         "redis://:$(LMCACHE_REDIS_PASSWORD)@shared-cache-redis.default.svc.cluster.local:6379"
     )
+    assert {n for n in env if n.startswith("LMCACHE_")} == {
+        "LMCACHE_CONFIG_FILE", "LMCACHE_REDIS_PASSWORD", "LMCACHE_REMOTE_URL"}  # fmt: skip
     names = [e["name"] for e in c["env"]]
     assert names.index("LMCACHE_REDIS_PASSWORD") < names.index("LMCACHE_REMOTE_URL")
-    pod = res.resources["deployment"]["spec"]["template"]["spec"]
-    disk = next(v for v in pod["volumes"] if v["name"] == "lmcache-disk")
-    template = disk["ephemeral"]["volumeClaimTemplate"]["spec"]
+    template = volumes(res)["lmcache-disk"]["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert template["resources"]["requests"]["storage"] == "100Gi"
     assert {"name": "lmcache-disk", "mountPath": "/var/cache/lmcache"} in c["volumeMounts"]
     assert res.status["tokenCache"] == "shared-cache"
+
+
+def test_local_tier_on_a_storage_class_is_a_generic_ephemeral_volume_of_that_class() -> None:
+    tiers = [dict(t) for t in CACHE_SPEC["tiers"]]
+    tiers[1]["storageClassName"] = "local-nvme"
+    res = wired(SAMPLE, [token_cache(tiers=tiers)])
+    claim = volumes(res)["lmcache-disk"]["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "local-nvme"
+    assert claim["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_local_tier_on_a_host_path_gives_each_pod_its_own_directory() -> None:
+    tiers = [dict(t) for t in CACHE_SPEC["tiers"]]
+    tiers[1]["hostPath"] = "/mnt/nvme/lmcache"
+    res = wired(SAMPLE, [token_cache(tiers=tiers)])
+    assert volumes(res)["lmcache-disk"]["hostPath"] == {
+        "path": "/mnt/nvme/lmcache", "type": "DirectoryOrCreate"}  # fmt: skip
+    c = engine(res)
+    assert {"name": "lmcache-disk", "mountPath": "/var/cache/lmcache",
+            "subPathExpr": "$(POD_NAME)"} in c["volumeMounts"]  # fmt: skip
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_lmcache_pinning_more_than_half_the_replica_memory_is_reported() -> None:
+    # One GPU per replica: 5Gi pinned, more than half of 8Gi.
+    res = wired(with_spec(SAMPLE, **{"resources.memory": "8Gi"}), [token_cache()])
+    assert any("LMCache pins 5Gi of host RAM per GPU" in w for w in res.warnings)
+    assert not any("LMCache pins" in w for w in wired(SAMPLE, [token_cache()]).warnings)
 
 
 def test_the_caches_prefix_budget_applies_when_the_service_sets_none() -> None:
@@ -113,18 +163,34 @@ def test_the_caches_prefix_budget_applies_when_the_service_sets_none() -> None:
     ("strategy", "disk", "remote"),
     [("local", True, False), ("distributed", False, True), ("hybrid", True, True)],
 )
-def test_strategy_picks_the_tiers(strategy: str, disk: bool, remote: bool) -> None:
-    env = {e["name"] for e in engine(wired(with_spec(SAMPLE, **{"cache.strategy": strategy}),
-                                             [token_cache()]))["env"]}  # fmt: skip
-    assert ("LMCACHE_LOCAL_DISK" in env) is disk
+def test_strategy_picks_the_tiers_and_their_lmcache_config(
+    strategy: str, disk: bool, remote: bool
+) -> None:
+    res = wired(with_spec(SAMPLE, **{"cache.strategy": strategy}), [token_cache()])
+    env = {e["name"] for e in engine(res)["env"]}
+    assert (
+        volumes(res)["lmcache-config"]["configMap"]["name"]
+        == (cache_status()["lmcacheConfigs"][strategy])
+    )
+    assert ("lmcache-disk" in volumes(res)) is disk
     assert ("LMCACHE_REMOTE_URL" in env) is remote
 
 
-def test_a_cache_without_redis_endpoint_yet_is_waited_for() -> None:
+def test_a_hybrid_service_on_a_local_only_cache_uses_its_local_config() -> None:
+    local_only = {"tiers": CACHE_SPEC["tiers"][:2]}
+    res = wired(SAMPLE, [token_cache(**local_only)])
+    assert (
+        volumes(res)["lmcache-config"]["configMap"]["name"]
+        == (cache_status(**local_only)["lmcacheConfigs"]["local"])
+    )
+    assert any("TokenCache shared-cache has no redis tier" in w for w in res.warnings)
+
+
+def test_a_cache_that_has_not_reported_yet_is_waited_for() -> None:
     res = wired(SAMPLE, [token_cache(status={})], capabilities=(fnv1.CAPABILITY_CONDITIONS,))
     env = {e["name"] for e in engine(res)["env"]}
-    assert "LMCACHE_REMOTE_URL" not in env
-    assert "LMCACHE_LOCAL_DISK" in env
+    assert not any(n.startswith("LMCACHE_") for n in env)
+    assert "lmcache-disk" not in volumes(res)
     (cond,) = [c for c in res.raw.conditions if c.type == "CacheReady"]
     assert (cond.status, cond.reason) == (fnv1.STATUS_CONDITION_FALSE, "WaitingForTokenCache")
 
@@ -147,13 +213,6 @@ def test_engines_without_tier_knobs_say_so(backend: str, message: str) -> None:
     res = wired(with_spec(SAMPLE, backend=backend), [token_cache()])
     assert any(w.startswith(message) for w in res.warnings)
     assert not any(e["name"].startswith("LMCACHE_") for e in engine(res)["env"])
-
-
-def test_requested_compression_without_an_engine_knob_is_reported() -> None:
-    tiers = [dict(t) for t in CACHE_SPEC["tiers"]]
-    tiers[1]["compression"] = "zstd"
-    res = wired(SAMPLE, [token_cache(tiers=tiers)])
-    assert any("compression zstd is not applied" in w for w in res.warnings)
 
 
 def test_a_missing_tier_is_reported() -> None:

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+import yaml
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fnharness import example, run, with_spec
 
@@ -26,6 +28,9 @@ def test_sample_renders_redis_statefulset_services_config_and_pdb() -> None:
         "redis-headless",
         "redis-service",
         "redis-pdb",
+        "lmcache-local",
+        "lmcache-distributed",
+        "lmcache-hybrid",
     }
     sts = res.resources["redis"]
     assert sts["kind"] == "StatefulSet"
@@ -37,8 +42,11 @@ def test_sample_renders_redis_statefulset_services_config_and_pdb() -> None:
 
 def test_status_reports_each_tier() -> None:
     assert run(SAMPLE).status["tiers"] == [
-        {"name": "gpu-prefix", "type": "prefix", "capacityBytes": 16 * 2**30, "ttlEnforced": False},
-        {"name": "local-nvme", "type": "local", "capacityBytes": 100 * 2**30, "ttlEnforced": False},
+        {"name": "gpu-prefix", "type": "prefix", "capacityBytes": 16 * 2**30, "ttlEnforced": False,
+         "policy": "LRU", "compression": "none"},
+        # LMCache's limit: 90% of the 100Gi volume.
+        {"name": "local-nvme", "type": "local", "capacityBytes": 90 * 2**30, "ttlEnforced": False,
+         "endpoint": "file:///var/cache/lmcache/", "policy": "LRU", "compression": "none"},
         {
             "name": "distributed",
             "type": "redis",
@@ -46,8 +54,31 @@ def test_status_reports_each_tier() -> None:
             "ttlEnforced": True,
             "endpoint": "redis://shared-cache-redis.default.svc.cluster.local:6379",
             "ready": False,
+            "policy": "allkeys-lru",
+            "compression": "naive",
         },
-    ]
+    ]  # fmt: skip
+
+
+def test_status_sums_capacity_per_medium_in_its_scope() -> None:
+    assert run(SAMPLE).status["capacity"] == {
+        "gpuBytesPerGPU": 16 * 2**30,
+        "hostMemoryBytesPerGPU": 5 * 2**30,
+        "diskBytesPerReplica": 90 * 2**30,
+        "redisBytes": 500 * 2**30,
+    }
+    prefix_only = with_spec(SAMPLE, tiers=[SAMPLE["spec"]["tiers"][0]])
+    assert run(prefix_only).status["capacity"] == {"gpuBytesPerGPU": 16 * 2**30}
+
+
+def test_tiers_ready_condition_follows_the_redis_statefulset() -> None:
+    res = run(SAMPLE, capabilities=(fnv1.CAPABILITY_CONDITIONS,))
+    (cond,) = [c for c in res.raw.conditions if c.type == "TiersReady"]
+    assert (cond.status, cond.reason) == (fnv1.STATUS_CONDITION_FALSE, "RedisUnavailable")
+    prefix_only = with_spec(SAMPLE, tiers=[SAMPLE["spec"]["tiers"][0]])
+    res = run(prefix_only, capabilities=(fnv1.CAPABILITY_CONDITIONS,))
+    (cond,) = [c for c in res.raw.conditions if c.type == "TiersReady"]
+    assert (cond.status, cond.message) == (fnv1.STATUS_CONDITION_TRUE, "tiers gpu-prefix rendered")
 
 
 def test_redis_tier_is_ready_when_its_statefulset_is() -> None:
@@ -108,10 +139,10 @@ def test_ttls_nothing_enforces_are_reported_and_the_redis_ttl_is_not() -> None:
         "tier gpu-prefix: ttl 1h is not enforced: vLLM's GPU prefix cache evicts least "
         "recently used blocks and has no TTL" in warnings
     )
-    assert (
-        "tier local-nvme: ttl 24h is not enforced: LMCache's local disk tier evicts by "
-        "size and has no TTL" in warnings
-    )
+    assert any(
+        w.startswith("tier local-nvme: ttl 24h is not enforced: LMCache's local disk tier evicts "
+                     "by size only") for w in warnings
+    )  # fmt: skip
     assert not any(w.startswith("tier distributed: ttl") for w in warnings)
 
 
@@ -162,9 +193,118 @@ def test_redis_without_ttl_has_no_expirer() -> None:
     assert "notify-keyspace-events" not in res.resources["redis-config"]["data"]["redis.conf"]
 
 
-def test_unrendered_tiers_are_reported() -> None:
-    warnings = run(SAMPLE).warnings
-    assert any("local NVMe tier is not rendered yet" in w for w in warnings)
+def lmcache_config(doc: dict[str, Any], strategy: str = "hybrid") -> dict[str, Any]:
+    res = run(doc)
+    cm = res.resources[f"lmcache-{strategy}"]
+    assert cm["metadata"]["name"] == res.status["lmcacheConfigs"][strategy]
+    return dict(yaml.safe_load(cm["data"]["lmcache.yaml"]))
+
+
+LOCAL = {"name": "disk", "type": "local", "size": "10Gi"}
+REDIS = {"name": "remote", "type": "redis", "size": "1Gi"}
+PREFIX = {"name": "gpu", "type": "prefix", "size": "1Gi"}
+
+
+@pytest.mark.parametrize(
+    ("tiers", "strategies"),
+    [
+        ([PREFIX], set()),
+        ([PREFIX, LOCAL], {"local"}),
+        ([REDIS], {"distributed"}),
+        ([LOCAL, REDIS], {"local", "distributed", "hybrid"}),
+    ],
+)
+def test_one_lmcache_config_per_strategy_the_tiers_can_serve(
+    tiers: list[dict[str, Any]], strategies: set[str]
+) -> None:
+    res = run(with_spec(SAMPLE, tiers=tiers))
+    assert set(res.status["lmcacheConfigs"]) == strategies
+    assert {k.removeprefix("lmcache-") for k in res.resources if k.startswith("lmcache-")} == (
+        strategies
+    )
+
+
+def test_lmcache_config_matches_each_tier() -> None:
+    doc = with_spec(SAMPLE, tiers=[LOCAL, REDIS])
+    assert lmcache_config(doc) == {
+        "chunk_size": 256,
+        "local_cpu": True,
+        "max_local_cpu_size": 5,
+        "cache_policy": "LRU",
+        "save_decode_cache": False,
+        "local_disk": "file:///var/cache/lmcache/",
+        "max_local_disk_size": 9.0,
+        "remote_url": "redis://shared-cache-redis.default.svc.cluster.local:6379",
+        "remote_serde": "naive",
+    }
+    assert set(lmcache_config(doc, "local")) == {
+        "chunk_size", "local_cpu", "max_local_cpu_size", "cache_policy", "save_decode_cache",
+        "local_disk", "max_local_disk_size"}  # fmt: skip
+    assert "local_disk" not in lmcache_config(doc, "distributed")
+
+
+def test_lmcache_config_name_changes_with_its_content() -> None:
+    small = run(with_spec(SAMPLE, tiers=[LOCAL])).status["lmcacheConfigs"]["local"]
+    large = run(with_spec(SAMPLE, tiers=[{**LOCAL, "size": "20Gi"}])).status["lmcacheConfigs"]
+    assert small != large["local"]
+    assert small.startswith("shared-cache-lmcache-local-")
+
+
+def test_lmcache_config_never_holds_the_password() -> None:
+    res = run(SAMPLE)
+    for strategy in ("distributed", "hybrid"):
+        text = res.resources[f"lmcache-{strategy}"]["data"]["lmcache.yaml"]
+        assert "@" not in yaml.safe_load(text)["remote_url"]
+        assert "LMCACHE_REMOTE_URL" in text  # the header says where the password comes from
+
+
+@pytest.mark.parametrize(
+    ("policy", "cache_policy", "warned"),
+    [("lru", "LRU", False), ("lfu", "LFU", False), ("ttl", "LRU", True),
+     ("random", "LRU", True), ("noeviction", "LRU", True)],
+)  # fmt: skip
+def test_eviction_policy_maps_to_lmcache_cache_policy(
+    policy: str, cache_policy: str, warned: bool
+) -> None:
+    redis = {**REDIS, "ttl": "1h"}
+    doc = with_spec(SAMPLE, tiers=[LOCAL, redis], evictionPolicy=policy)
+    assert lmcache_config(doc)["cache_policy"] == cache_policy
+    warnings = run(doc).warnings
+    assert any(w.startswith(f"evictionPolicy {policy}: LMCache orders") for w in warnings) is warned
+    assert run(doc).status["tiers"][0]["policy"] == cache_policy
+
+
+@pytest.mark.parametrize(
+    ("tier", "compression", "serde", "warning"),
+    [
+        (REDIS, "cachegen", "cachegen", None),
+        (REDIS, "zstd", "naive", "LMCache encodes Redis chunks as naive (raw) or cachegen only"),
+        (REDIS, "lz4", "naive", "LMCache encodes Redis chunks as naive (raw) or cachegen only"),
+        (LOCAL, "zstd", None, "LMCache writes local disk chunks raw"),
+        (LOCAL, "cachegen", None, "LMCache writes local disk chunks raw"),
+        (PREFIX, "lz4", None, "the GPU prefix cache holds KV blocks uncompressed"),
+    ],
+)
+def test_compression_renders_what_lmcache_supports_and_reports_the_rest(
+    tier: dict[str, Any], compression: str, serde: str | None, warning: str | None
+) -> None:
+    doc = with_spec(SAMPLE, tiers=[{**tier, "compression": compression}])
+    res = run(doc)
+    if serde is not None:
+        assert lmcache_config(doc, "distributed")["remote_serde"] == serde
+        assert res.status["tiers"][0]["compression"] == serde
+    found = [w for w in res.warnings if f"compression {compression} is not applied" in w]
+    if warning is None:
+        assert found == []
+    else:
+        assert len(found) == 1
+        assert warning in found[0]
+
+
+def test_host_path_leftovers_are_reported() -> None:
+    res = run(with_spec(SAMPLE, tiers=[{**LOCAL, "hostPath": "/mnt/nvme/lmcache"}]))
+    assert any(w.startswith("tier disk: files under hostPath /mnt/nvme/lmcache outlive their pod")
+               for w in res.warnings)  # fmt: skip
 
 
 def test_single_replica_has_no_disruption_budget() -> None:
@@ -235,8 +375,24 @@ def test_single_replica_has_no_disruption_budget() -> None:
             "commonPrefixes must not be empty when warmup is enabled",
             id="empty-warmup",
         ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "hostPath": "/mnt/a"}]},
+            "hostPath and storageClassName are only meaningful for the local tier",
+            id="host-path-on-redis",
+        ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "local", "size": "1Gi", "hostPath": "/mnt/a",
+                        "storageClassName": "local"}]},
+            "set either hostPath or storageClassName, not both",
+            id="host-path-and-storage-class",
+        ),
+        pytest.param(
+            {"tiers": [{"name": "a", "type": "local", "size": "1Gi", "hostPath": "/mnt/../etc"}]},
+            "spec.tiers[0].hostPath: String should match pattern",
+            id="host-path-with-dotdot",
+        ),
     ],
-)
+)  # fmt: skip
 def test_invalid_caches_fail_with_the_field(changes: dict[str, Any], message: str) -> None:
     res = run(with_spec(SAMPLE, **changes))
     assert len(res.fatal) == 1

@@ -87,13 +87,29 @@ class TierStatus(SpecModel):
     type: str
     """prefix, local or redis."""
     capacityBytes: int
-    """Size in bytes (per engine replica for prefix and local, in total for redis)."""
+    """Bytes the tier holds: per GPU for prefix, per engine replica for local (LMCache's disk
+    limit, 90% of the volume), in total for redis (maxmemory)."""
     ttlEnforced: bool | None = None
     """Whether the tier's ttl is enforced (unset when the tier has no ttl)."""
     endpoint: str | None = None
-    """Where clients reach the tier (redis)."""
+    """Where clients reach the tier: the Redis URL, or the local tier's directory in engines."""
     ready: bool | None = None
     """Whether the tier's own workload is available (redis; the others live in the engines)."""
+    policy: str | None = None
+    """Eviction the tier applies (Redis maxmemory-policy, LMCache cache_policy, vLLM's LRU)."""
+    compression: str | None = None
+    """Encoding the tier stores (LMCache remote_serde for redis; none elsewhere)."""
+
+
+class CacheCapacity(SpecModel):
+    gpuBytesPerGPU: int | None = None
+    """GPU prefix-cache budget each GPU of a bound engine applies."""
+    hostMemoryBytesPerGPU: int | None = None
+    """Pinned host RAM LMCache allocates per GPU rank of a bound engine (buffer and hot cache)."""
+    diskBytesPerReplica: int | None = None
+    """Local disk LMCache may fill per engine replica."""
+    redisBytes: int | None = None
+    """Redis maxmemory, shared by every bound engine."""
 
 
 class TokenCacheStatus(SpecModel):
@@ -105,8 +121,11 @@ class TokenCacheStatus(SpecModel):
     """Secret holding the Redis password (key: redisSecretKey)."""
     redisSecretKey: str | None = None
     """Key of redisSecret that holds the password."""
-    lmcacheConfig: str | None = None
-    """ConfigMap with the LMCache configuration (key: lmcache.yaml) for engines to mount."""
+    lmcacheConfigs: dict[str, str] = Field(default_factory=dict)
+    """ConfigMap with the LMCache configuration (key lmcache.yaml) per InferenceService
+    cache.strategy this cache can serve (local, distributed, hybrid)."""
+    capacity: CacheCapacity | None = None
+    """Capacity per medium, each in the scope its name says."""
     prefixCacheBytes: int | None = None
     """GPU prefix-cache budget InferenceServices bound to this cache apply."""
     warmupJob: str | None = None

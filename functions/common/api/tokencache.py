@@ -13,6 +13,8 @@ TierType = Literal["prefix", "local", "redis"]
 EvictionPolicy = Literal["lru", "lfu", "ttl", "random", "noeviction"]
 Compression = Literal["none", "zstd", "lz4", "cachegen"]
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Absolute, no trailing slash, no `.`/`..` segments (the API server rejects `..` in hostPath).
+HOST_PATH = r"^(/[-_a-zA-Z0-9][-._a-zA-Z0-9]*)+$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Below this a tier holds barely two LMCache chunks (one 256-token Llama-3.1-8B chunk is ~7MB).
 MIN_TIER_SIZE = "16Mi"
@@ -31,13 +33,17 @@ class Tier(SpecModel):
     type: TierType
     """prefix: GPU prefix cache; local: node-local NVMe; redis: distributed Redis."""
     size: Quantity
-    """Capacity of the tier (per replica for prefix and local, total for redis)."""
+    """Capacity of the tier: per GPU for prefix (the KV-cache budget), per engine replica for
+    local, in total for redis (maxmemory)."""
     ttl: Duration | None = None
     """How long entries should live; see the README for which tiers can enforce it."""
     replicas: Annotated[int, Field(ge=1, le=16)] = 1
     """Redis pods (redis tier only)."""
     storageClassName: Annotated[str | None, Field(max_length=253)] = None
-    """Storage class for the local tier's volume."""
+    """Storage class of the local tier's per-replica generic ephemeral volume (e.g. a local-PV
+    class); default the cluster's."""
+    hostPath: Annotated[str | None, Field(pattern=HOST_PATH, max_length=1024)] = None
+    """Node directory for the local tier instead of a volume (one subdirectory per pod)."""
     compression: Compression = "none"
     """Compression of stored KV blocks, where the engine supports it."""
     passwordSecretRef: PasswordSecretRef | None = None
@@ -58,6 +64,16 @@ class Tier(SpecModel):
             "self.type == 'redis' || !has(self.passwordSecretRef)",
             "passwordSecretRef is only meaningful for the redis tier",
             lambda s: s.type == "redis" or s.passwordSecretRef is None,
+        ),
+        Rule(
+            "self.type == 'local' || (!has(self.hostPath) && !has(self.storageClassName))",
+            "hostPath and storageClassName are only meaningful for the local tier",
+            lambda s: s.type == "local" or (s.hostPath is None and s.storageClassName is None),
+        ),
+        Rule(
+            "!has(self.hostPath) || !has(self.storageClassName)",
+            "set either hostPath or storageClassName, not both",
+            lambda s: s.hostPath is None or s.storageClassName is None,
         ),
     )
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.common import lmcache
 from functions.common.probes import serving_probes
 from functions.common.quantity import format_bytes, to_bytes
 from functions.inferenceservice import pod
 from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
-from functions.inferenceservice.tokencache import BoundCache
+from functions.inferenceservice.tokencache import BoundCache, LocalTier
 
 IMAGE = "vllm/vllm-openai:v0.33.0"
 PORT = 8000
@@ -85,60 +86,71 @@ def plan(inp: BackendInput) -> BackendPlan:
     )
 
 
-LMCACHE_DIR = "/var/cache/lmcache"
-# vLLM's KV connector for LMCache (V1 engine); LMCache then reads LMCACHE_* from the environment.
-# No LMCache config file: the Redis password must come from a Secret, and LMCache ignores its
-# environment once a config file is set.
+# vLLM's KV connector for LMCache (V1 engine); LMCache reads the TokenCache's configuration file
+# (functions/common/lmcache.py) and the LMCACHE_* overrides below.
 KV_TRANSFER = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
 
 
-def gib(n: int) -> str:
-    return f"{n / 2**30:g}"
+def disk_volume(local: LocalTier) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The local tier's volume and mount: a per-replica generic ephemeral volume (node-local on
+    a local-PV storage class), or one directory per pod under the node's hostPath."""
+    mount: dict[str, Any] = {"name": "lmcache-disk", "mountPath": lmcache.DISK_DIR}
+    if local.host_path is not None:
+        # Replicas on one node would otherwise write (and evict) the same chunk files.
+        mount["subPathExpr"] = "$(POD_NAME)"
+        volume = {
+            "name": "lmcache-disk",
+            "hostPath": {"path": local.host_path, "type": "DirectoryOrCreate"},
+        }
+        return volume, mount
+    claim: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": format_bytes(local.size_bytes)}},
+    }
+    if local.storage_class:
+        claim["storageClassName"] = local.storage_class
+    return {"name": "lmcache-disk", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}, mount
 
 
 def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
     plan = TierPlan()
     if bound.prefix_bytes and inp.spec.cache.prefixCacheSize is None:
         plan.args.append(f"--kv-cache-memory-bytes={bound.prefix_bytes}")
-    if bound.local is None and bound.redis is None:
+    if bound.lmcache_config is None or (bound.local is None and bound.redis is None):
         return plan
     plan.args.append(f"--kv-transfer-config={KV_TRANSFER}")
-    plan.env.append({"name": "LMCACHE_CHUNK_SIZE", "value": "256"})
+    plan.env.append({"name": "LMCACHE_CONFIG_FILE", "value": lmcache.CONFIG_FILE})
+    plan.volumes.append({"name": "lmcache-config", "configMap": {"name": bound.lmcache_config}})
+    plan.mounts.append(
+        {"name": "lmcache-config", "mountPath": lmcache.CONFIG_DIR, "readOnly": True}
+    )
     if bound.local is not None:
-        local = bound.local
-        plan.env += [
-            {"name": "LMCACHE_LOCAL_DISK", "value": f"file://{LMCACHE_DIR}/"},
-            {"name": "LMCACHE_MAX_LOCAL_DISK_SIZE", "value": gib(local.size_bytes)},
-        ]
-        claim: dict[str, Any] = {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": format_bytes(local.size_bytes)}},
-        }
-        if local.storage_class:
-            claim["storageClassName"] = local.storage_class
-        # A generic ephemeral volume: node-local storage that lives and dies with the replica.
-        plan.volumes.append(
-            {"name": "lmcache-disk", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}
-        )
-        plan.mounts.append({"name": "lmcache-disk", "mountPath": LMCACHE_DIR})
-        if local.compression != "none":
-            plan.warnings.append(
-                f"TokenCache {bound.name}: LMCache has no compression setting for its local disk "
-                f"tier, so compression {local.compression} is not applied"
-            )
+        volume, mount = disk_volume(bound.local)
+        if "subPathExpr" in mount:
+            pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+            plan.env.insert(0, {"name": "POD_NAME", "valueFrom": pod_name})
+        plan.volumes.append(volume)
+        plan.mounts.append(mount)
     if bound.redis is not None:
         redis = bound.redis
         plan.env += [
             {
-                "name": "LMCACHE_REDIS_PASSWORD",
+                "name": lmcache.PASSWORD_ENV,
                 "valueFrom": {"secretKeyRef": {"name": redis.secret, "key": redis.secret_key}},
             },
-            # Kubernetes expands $(LMCACHE_REDIS_PASSWORD) at container start; the password
-            # itself stays in the Secret.
+            # Overrides the file's remote_url; Kubernetes expands $(LMCACHE_REDIS_PASSWORD) at
+            # container start, so the password itself stays in the Secret.
             {
                 "name": "LMCACHE_REMOTE_URL",
-                "value": f"redis://:$(LMCACHE_REDIS_PASSWORD)@{redis.host}:{redis.port}",
+                "value": lmcache.authenticated_url(f"redis://{redis.host}:{redis.port}"),
             },
-            {"name": "LMCACHE_REMOTE_SERDE", "value": "naive"},
         ]
+    pinned = lmcache.CPU_BUFFER_GIB * 2**30 * inp.placement.usable_gpus
+    memory = to_bytes(inp.spec.resources.memory)
+    if pinned > memory // 2:
+        plan.warnings.append(
+            f"TokenCache {bound.name}: LMCache pins {lmcache.CPU_BUFFER_GIB}Gi of host RAM per "
+            f"GPU ({format_bytes(pinned)} for {inp.placement.usable_gpus}), more than half of "
+            f"resources.memory {inp.spec.resources.memory}; raise it"
+        )
     return plan
