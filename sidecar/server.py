@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,16 +26,19 @@ def parse_bind_address(address: str) -> tuple[str, int]:
 class Health:
     """State behind /healthz and /readyz.
 
-    Liveness: the process serves HTTP. Readiness: start-up finished (the metrics endpoint
-    listens) and no shutdown is under way. Neither depends on the GPU, the engine or Redis:
-    a pod is Ready only when all its containers are, so a sidecar that went unready whenever
-    Redis blinked would take the inference server out of its Service.
+    Liveness: the process serves HTTP (and `alive` holds, where given). Readiness: start-up
+    finished (the metrics endpoint listens) and no shutdown is under way. Neither depends on
+    the GPU, the engine or Redis: a pod is Ready only when all its containers are, so a sidecar
+    that went unready whenever Redis blinked would take the inference server out of its
+    Service.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, alive: Callable[[], bool] | None = None) -> None:
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.details: dict[str, Any] = {}
+        # A program whose work can hang (the cache expirer's loop) reports it here.
+        self.alive = alive or (lambda: True)
 
 
 def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
@@ -45,7 +49,10 @@ def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._reply(HTTPStatus.OK, {"status": "ok"})
+                if health.alive():
+                    self._reply(HTTPStatus.OK, {"status": "ok"})
+                else:
+                    self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stalled"})
             elif path == "/readyz":
                 if health.ready.is_set() and not health.stopping.is_set():
                     self._reply(HTTPStatus.OK, {"status": "ready", **health.details})
@@ -78,8 +85,11 @@ def _server_class(host: str) -> type[ThreadingHTTPServer]:
 
 
 class Servers:
-    def __init__(self, metrics_address: str, health_address: str, registry: CollectorRegistry):
-        self.health = Health()
+    def __init__(
+        self, metrics_address: str, health_address: str, registry: CollectorRegistry,
+        alive: Callable[[], bool] | None = None,
+    ):  # fmt: skip
+        self.health = Health(alive)
         host, port = parse_bind_address(health_address)
         self._health_server = _server_class(host)((host, port), _handler(self.health))
         self._health_thread = threading.Thread(

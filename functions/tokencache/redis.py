@@ -29,6 +29,8 @@ RUN_DIR = "/run/redis"
 EXPIRER_IMAGE = SIDECAR_IMAGE
 EXPIRER_COMMAND = "/venv/bin/inference-cache-expirer"
 EXPIRER_USER = 65532  # the image's nonroot user
+EXPIRER_METRICS_PORT = 8080
+EXPIRER_HEALTH_PORT = 8081
 
 # Redis has no TTL-only LRU; `ttl` evicts keys with the nearest expiry among those that have one.
 MAXMEMORY_POLICY: dict[str, str] = {
@@ -99,8 +101,26 @@ def expirer(password: PasswordSecretRef, ttl: str) -> dict[str, Any]:
     return {
         "name": "expirer",
         "image": EXPIRER_IMAGE,
-        "command": [EXPIRER_COMMAND, f"--ttl={ttl}", f"--port={PORT}"],
+        "command": [
+            EXPIRER_COMMAND,
+            f"--ttl={ttl}",
+            f"--port={PORT}",
+            f"--metrics-bind-address=:{EXPIRER_METRICS_PORT}",
+            f"--health-bind-address=:{EXPIRER_HEALTH_PORT}",
+        ],
         "env": [password_env(password)],
+        "ports": [
+            {"name": "metrics", "containerPort": EXPIRER_METRICS_PORT, "protocol": "TCP"},
+            {"name": "health", "containerPort": EXPIRER_HEALTH_PORT, "protocol": "TCP"},
+        ],
+        # Liveness: the loop turns (a stuck expirer is restarted). Readiness does not follow
+        # Redis, or the pod would leave its Service whenever the expirer reconnects.
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "health"},
+            "periodSeconds": 20,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 10},
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"memory": "128Mi"},

@@ -101,13 +101,17 @@ def expirer_command() -> list[str]:
 
 @contextlib.contextmanager
 def expirer(tmp: Path, pod: Pod, r: procs.Redis, *extra: str) -> Iterator[procs.Proc]:
-    """The rendered expirer container's program and arguments, against `r`."""
+    """The rendered expirer container's program and arguments, against `r`, with its Redis port
+    and its metrics and health addresses moved to free ports on loopback."""
     command = pod.containers["expirer"]["command"]
     assert command[0] == EXPIRER_COMMAND
-    args = [a for a in command[1:] if not a.startswith("--port=")]
-    assert len(args) == len(command) - 2, "the rendered expirer names its port"
+    moved = ("--port=", "--metrics-bind-address=", "--health-bind-address=")
+    args = [a for a in command[1:] if not a.startswith(moved)]
+    assert len(args) == len(command) - 1 - len(moved), "the rendered expirer names its ports"
+    ports = [f"--port={r.port}", f"--metrics-bind-address=127.0.0.1:{procs.free_port()}",
+             f"--health-bind-address=127.0.0.1:{procs.free_port()}"]  # fmt: skip
     proc = procs.Proc(
-        [*expirer_command(), *args, f"--port={r.port}", *extra],
+        [*expirer_command(), *args, *ports, *extra],
         tmp / "expirer.log",
         env={"REDIS_PASSWORD": r.password},
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 
+from functions.tokencache.expirer import STALL_SECONDS, Metrics
 from tests import procs
 from tests.tokencache.rendered import client, expirer, redis_pod, render, spec
 from tests.tokencache.test_redis_behaviour import MAXMEMORY, VALUE
@@ -125,3 +126,44 @@ def test_a_tier_without_ttl_renders_no_expirer_and_no_events() -> None:
     pod = render(spec("lru"))
     assert set(pod.containers) == {"redis"}
     assert "notify-keyspace-events" not in pod.conf
+
+
+def bound_port(e: procs.Proc, flag: str) -> int:
+    (arg,) = [a for a in e.args if a.startswith(f"--{flag}=")]
+    return int(arg.rsplit(":", 1)[1])
+
+
+def metric(text: str, line_prefix: str) -> float:
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(line_prefix + " ")]
+    return float(line.split()[-1])
+
+
+def test_expirer_reports_its_work_on_metrics_and_probes(tmp_path: Path) -> None:
+    pod = render(spec("lru", ttl="1h"))
+    with redis_pod(tmp_path, pod) as r:
+        c = client(r)
+        c.mset({f"old{i}": "v" for i in range(3)})
+        with expirer(tmp_path, pod, r) as e:
+            health = f"http://127.0.0.1:{bound_port(e, 'health-bind-address')}"
+            metrics = f"http://127.0.0.1:{bound_port(e, 'metrics-bind-address')}/metrics"
+            procs.wait_for(lambda: "swept" in e.output(), 10, "the expirer's first sweep", e.log)
+            c.set("new", "v")
+            wait_ttl(c, "new", e.log)
+            assert procs.http_get(f"{health}/healthz")[0] == 200
+            assert procs.http_get(f"{health}/readyz")[0] == 200
+            status, text = procs.http_get(metrics)
+            assert status == 200
+            expired = 'inference_cache_expirer_keys_expired_total{source="%s"}'
+            assert metric(text, expired % "sweep") == 3
+            assert metric(text, expired % "event") >= 1
+            assert metric(text, "inference_cache_expirer_sweeps_total") >= 1
+            assert metric(text, "inference_cache_expirer_redis_up") == 1
+            assert metric(text, "inference_cache_expirer_primary") == 1
+
+
+def test_expirer_liveness_fails_only_when_its_loop_stops_turning() -> None:
+    m = Metrics()
+    assert not m.stalled(now=m.heartbeat + STALL_SECONDS - 1)
+    assert m.stalled(now=m.heartbeat + STALL_SECONDS + 1)
+    m.beat()
+    assert not m.stalled()

@@ -150,7 +150,14 @@ def test_redis_ttl_is_enforced_by_an_expirer_beside_redis() -> None:
     res = run(SAMPLE)
     pod = res.resources["redis"]["spec"]["template"]["spec"]
     expirer = {c["name"]: c for c in pod["containers"]}["expirer"]
-    assert expirer["command"] == ["/venv/bin/inference-cache-expirer", "--ttl=168h", "--port=6379"]
+    assert expirer["command"] == [
+        "/venv/bin/inference-cache-expirer", "--ttl=168h", "--port=6379",
+        "--metrics-bind-address=:8080", "--health-bind-address=:8081",
+    ]  # fmt: skip
+    assert {p["name"]: p["containerPort"] for p in expirer["ports"]} == {
+        "metrics": 8080, "health": 8081}  # fmt: skip
+    assert expirer["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert expirer["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert expirer["image"] == "ghcr.io/inference-platform/inference-sidecar:v0.1.0"
     assert expirer["env"] == [
         {
