@@ -194,6 +194,13 @@ crds() {
   chmod -R u+w "$dir.tmp" && mv "$dir.tmp" "$dir"
 }
 
+# The real provider-kubernetes controller manager, run out of cluster by hack/e2e/provider.py.
+# Its module has no local replaces, so a throwaway main module builds the release as is.
+build_provider_kubernetes() {
+  go_tool provider-kubernetes github.com/crossplane-contrib/provider-kubernetes \
+    "$PROVIDER_KUBERNETES_VERSION" github.com/crossplane-contrib/provider-kubernetes/cmd/provider
+}
+
 build_e2e() {
   crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" \
     config/crd/bases/keda.sh_scaledobjects.yaml
@@ -201,12 +208,26 @@ build_e2e() {
     "$PROMETHEUS_OPERATOR_VERSION" example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml
   crds provider-kubernetes github.com/crossplane-contrib/provider-kubernetes \
     "$PROVIDER_KUBERNETES_VERSION" package/crds/kubernetes.crossplane.io_objects.yaml
+  # Every CRD provider-kubernetes serves or reads at runtime (ProviderConfig, ProviderConfigUsage,
+  # Object, ObservedObjectCollection; cluster and namespaced .m. variants), for hack/e2e/provider.py.
+  crds provider-kubernetes-package github.com/crossplane-contrib/provider-kubernetes \
+    "$PROVIDER_KUBERNETES_VERSION" \
+    package/crds/kubernetes.crossplane.io_objects.yaml \
+    package/crds/kubernetes.crossplane.io_observedobjectcollections.yaml \
+    package/crds/kubernetes.crossplane.io_providerconfigs.yaml \
+    package/crds/kubernetes.crossplane.io_providerconfigusages.yaml \
+    package/crds/kubernetes.m.crossplane.io_clusterproviderconfigs.yaml \
+    package/crds/kubernetes.m.crossplane.io_objects.yaml \
+    package/crds/kubernetes.m.crossplane.io_observedobjectcollections.yaml \
+    package/crds/kubernetes.m.crossplane.io_providerconfigs.yaml \
+    package/crds/kubernetes.m.crossplane.io_providerconfigusages.yaml
   build_kubernetes
   build_etcd
   go_tool kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
   kwok_stages
   go_tool registry github.com/google/go-containerregistry "$GO_CONTAINERREGISTRY_VERSION" \
     github.com/google/go-containerregistry/cmd/registry
+  build_provider_kubernetes
 }
 
 case "${1:-all}" in
@@ -217,5 +238,6 @@ case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   e2e) build_e2e ;;
-  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd]" >&2; exit 2 ;;
+  provider-kubernetes) build_provider_kubernetes ;;
+  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes]" >&2; exit 2 ;;
 esac
