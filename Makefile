@@ -31,6 +31,8 @@ VERSION ?= v$(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head 
 # Where packages are pushed to / installed from, e.g. registry.example.com/inference-platform.
 REGISTRY ?=
 CANONICAL_REGISTRY := xpkg.crossplane.io/inference-platform
+# Where build/xpkgs write and push reads the packages.
+DIST ?= dist
 # Repository prefix for the runtime images of `make docker-build`.
 IMG ?= $(or $(REGISTRY),inference-platform)
 
@@ -142,10 +144,15 @@ bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); n
 ##@ Packaging
 
 .PHONY: build
-build: tools venv ## Wheel + function and configuration .xpkg files into dist/
-	mkdir -p dist
-	rm -f dist/*.whl dist/*.xpkg
-	"$(UV)" build --wheel --out-dir dist
+build: tools venv xpkgs ## Wheel + function and configuration .xpkg files into dist/
+	"$(UV)" build --wheel --out-dir $(DIST)
+	@ls -l $(DIST)
+
+# The .xpkg files alone (no wheel); the e2e harness builds these into a temp DIST.
+.PHONY: xpkgs
+xpkgs: tools ## Function and configuration .xpkg files into DIST (default dist/); REGISTRY rewrites dependencies
+	mkdir -p $(DIST)
+	rm -f $(DIST)/*.whl $(DIST)/*.xpkg
 	for fn in $(FUNCTIONS); do \
 	  embed=(); \
 	  if [[ -f dist/runtime-$$fn.tar ]]; then \
@@ -153,16 +160,15 @@ build: tools venv ## Wheel + function and configuration .xpkg files into dist/
 	  else \
 	    echo "note: dist/runtime-$$fn.tar missing (make docker-build): $$fn.xpkg has no runtime image"; \
 	  fi; \
-	  "$(CROSSPLANE)" xpkg build --package-root="package/$$fn" --package-file="dist/$$fn.xpkg" \
+	  "$(CROSSPLANE)" xpkg build --package-root="package/$$fn" --package-file="$(DIST)/$$fn.xpkg" \
 	    --examples-root="package/$$fn/examples" "$${embed[@]}"; \
 	done
 	root=$$(mktemp -d); trap 'rm -rf "$$root"' EXIT; \
 	sed 's#$(CANONICAL_REGISTRY)/#$(or $(REGISTRY),$(CANONICAL_REGISTRY))/#' \
 	  package/configuration/crossplane.yaml > "$$root/crossplane.yaml"; \
 	cp -r xrds/claims "$$root/xrds"; cp -r compositions/claims "$$root/compositions"; \
-	"$(CROSSPLANE)" xpkg build --package-root="$$root" --package-file=dist/configuration.xpkg \
+	"$(CROSSPLANE)" xpkg build --package-root="$$root" --package-file=$(DIST)/configuration.xpkg \
 	  --examples-root=examples/claims
-	@ls -l dist
 
 .PHONY: docker-build
 docker-build: ## Build the function images (IMG=repo prefix) and save them to dist/runtime-*.tar
@@ -181,10 +187,10 @@ sidecar-image: ## Build the metrics sidecar image <IMG>/inference-sidecar:<VERSI
 	docker build --target sidecar -t "$(IMG)/inference-sidecar:$(VERSION)" .
 
 .PHONY: push
-push: tools require-registry ## Push dist/*.xpkg to $(REGISTRY)/<name>:$(VERSION)
+push: tools require-registry ## Push $(DIST)/*.xpkg to $(REGISTRY)/<name>:$(VERSION)
 	for pkg in $(FUNCTIONS) configuration; do \
-	  [[ -f dist/$$pkg.xpkg ]] || { echo "error: dist/$$pkg.xpkg missing; run make docker-build build REGISTRY=$(REGISTRY)" >&2; exit 1; }; \
-	  "$(CROSSPLANE)" xpkg push --package-files="dist/$$pkg.xpkg" "$(REGISTRY)/$$pkg:$(VERSION)"; \
+	  [[ -f $(DIST)/$$pkg.xpkg ]] || { echo "error: $(DIST)/$$pkg.xpkg missing; run make docker-build build REGISTRY=$(REGISTRY)" >&2; exit 1; }; \
+	  "$(CROSSPLANE)" xpkg push --package-files="$(DIST)/$$pkg.xpkg" "$(REGISTRY)/$$pkg:$(VERSION)"; \
 	done
 
 ##@ Cluster (current kubectl context)

@@ -1,4 +1,5 @@
-"""`python -m hack.e2e [--controllers] [--kwok] [--registry]`: run the control plane until Ctrl-C.
+"""`python -m hack.e2e [--controllers] [--kwok] [--registry] [--crossplane]`: run the control
+plane until Ctrl-C.
 
 Prints the kubeconfig path; everything is torn down on Ctrl-C or SIGTERM.
 """
@@ -12,7 +13,15 @@ import sys
 import time
 from types import FrameType
 
-from hack.e2e.controlplane import ControlPlaneError, add_nodes, control_plane, registry
+from hack.e2e.controlplane import (
+    ControlPlaneError,
+    add_nodes,
+    add_volumes,
+    control_plane,
+    install_third_party_crds,
+    registry,
+)
+from hack.e2e.crossplane import crossplane, install_packages
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -29,9 +38,16 @@ def main() -> int:
     )
     p.add_argument("--registry", action="store_true", help="also run the OCI registry on localhost")
     p.add_argument(
+        "--crossplane",
+        action="store_true",
+        help="everything above, plus Crossplane core, our functions (mTLS) and packages installed",
+    )
+    p.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, certificates) afterwards"
     )
     args = p.parse_args()
+    if args.crossplane:
+        args.kwok = args.registry = True
     signal.signal(signal.SIGTERM, _terminate)
     start = time.monotonic()
     try:
@@ -50,6 +66,13 @@ def main() -> int:
                 reg = stack.enter_context(registry(cp.dir))
                 procs.append(reg.proc)
                 print(f"registry: {reg.host} (plain HTTP)", flush=True)
+            if args.crossplane:
+                install_third_party_crds(cp)
+                xp = stack.enter_context(crossplane(cp))
+                install_packages(xp, reg)
+                add_volumes(cp, 24)
+                procs = [*list(cp.procs), reg.proc]
+                print(f"crossplane ready in {time.monotonic() - start:.1f} s", flush=True)
             while all(proc.alive() for proc in procs):
                 time.sleep(1)
             dead = [proc for proc in procs if not proc.alive()]

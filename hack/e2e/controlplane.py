@@ -428,16 +428,25 @@ class FakeGPUNode:
     product: str  # nvidia.com/gpu.product, as GPU feature discovery writes it
     gpus: int
     memory_mib: int
-    mig: dict[str, int] = field(
-        default_factory=dict
-    )  # e.g. {"1g.10gb": 7} -> nvidia.com/mig-1g.10gb
+    # Extended resources as the device plugin would advertise them once the node's sharing
+    # config is applied: {"1g.10gb": 7} -> nvidia.com/mig-1g.10gb; {"gpu.shared": 12} and
+    # {"mig-3g.40gb.shared": 4} are taken as nvidia.com/<key>. Empty: nvidia.com/gpu = gpus.
+    mig: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # e.g. the pool's own selector label
+
+    def resource_names(self) -> dict[str, str]:
+        if not self.mig:
+            return {"nvidia.com/gpu": str(self.gpus)}
+        out = {}
+        for key, n in self.mig.items():
+            name = key if key.startswith(("gpu", "mig-")) else f"mig-{key}"
+            out[f"nvidia.com/{name}"] = str(n)
+        return out
 
     def manifest(self) -> dict[str, Any]:
-        resources = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti"}
-        if self.mig:
-            resources |= {f"nvidia.com/mig-{p}": str(n) for p, n in self.mig.items()}
-        else:
-            resources["nvidia.com/gpu"] = str(self.gpus)
+        # A DGX-class host: the example caches' Redis tiers ask for hundreds of GiB.
+        resources = {"cpu": "224", "memory": "2Ti", "pods": "110", "ephemeral-storage": "30Ti"}
+        resources |= self.resource_names()
         labels = {
             "kubernetes.io/hostname": self.name,
             "kubernetes.io/os": "linux",
@@ -449,8 +458,9 @@ class FakeGPUNode:
             "nvidia.com/gpu.memory": str(self.memory_mib),
             "nvidia.com/mig.capable": "true",
             "nvidia.com/mig.config.state": "success",
+            **self.labels,
         }
-        if self.mig:
+        if any(k.startswith("mig-") or "g." in k for k in self.mig):
             labels["nvidia.com/mig.strategy"] = "mixed"
         return {
             "apiVersion": "v1",
@@ -466,17 +476,32 @@ class FakeGPUNode:
         }
 
 
+# One node per GPUPool in examples/claims, labelled as that pool selects it, with the extended
+# resource names the device plugin advertises once the pool's config is applied (MIG profiles;
+# `gpu.shared` for MPS/time-slicing replicas; `.shared` suffixes when oversubscribed). The
+# counts are round numbers above what the example claims ask for, not the pools' exact plans.
 DEFAULT_NODES = (
-    FakeGPUNode("gpu-h100-0", "NVIDIA-H100-80GB-HBM3", 8, 81559),
+    # h100-exclusive selects nvidia.com/gpu.product: whole GPUs.
+    FakeGPUNode("gpu-h100-0", "NVIDIA-H100-80GB-HBM3", 8, 81559, {}, {"gpu-type": "nvidia-h100"}),
+    # h100-mig-balanced: 1g.10gb, 2g.20gb and 3g.40gb slices.
     FakeGPUNode(
-        "gpu-h100-mig-0",
-        "NVIDIA-H100-80GB-HBM3",
-        8,
-        81559,
-        {"1g.10gb": 28, "3g.40gb": 4, "7g.80gb": 2},
+        "gpu-h100-mig-0", "NVIDIA-H100-80GB-HBM3", 8, 81559,
+        {"1g.10gb": 16, "2g.20gb": 8, "3g.40gb": 8}, {"gpu-type": "nvidia-h100-mig"},
     ),
-    FakeGPUNode("gpu-l4-0", "NVIDIA-L4", 4, 23034),
-)
+    # a100-pool: 3g.40gb and 1g.10gb slices, oversubscribed: `.shared` names.
+    FakeGPUNode(
+        "gpu-a100-0", "NVIDIA-A100-SXM4-80GB", 8, 81920,
+        {"mig-3g.40gb.shared": 24, "mig-1g.10gb.shared": 48}, {"gpu-type": "nvidia-a100"},
+    ),
+    # a30-mig-timeslice: 2g.12gb slices (and a balanced leftover), time-sliced.
+    FakeGPUNode(
+        "gpu-a30-0", "NVIDIA-A30", 4, 24576,
+        {"mig-1g.6gb.shared": 32, "mig-2g.12gb.shared": 16}, {"gpu-type": "nvidia-a30"},
+    ),
+    # l4-timeslice and t4-mps: replicas of whole GPUs under `nvidia.com/gpu.shared`.
+    FakeGPUNode("gpu-l4-0", "NVIDIA-L4", 4, 23034, {"gpu.shared": 16}, {"gpu-type": "nvidia-l4"}),
+    FakeGPUNode("gpu-t4-0", "Tesla-T4", 4, 15360, {"gpu.shared": 12}, {"gpu-type": "nvidia-t4"}),
+)  # fmt: skip
 
 
 def add_nodes(cp: ControlPlane, nodes: Sequence[FakeGPUNode] = DEFAULT_NODES) -> None:
@@ -484,3 +509,23 @@ def add_nodes(cp: ControlPlane, nodes: Sequence[FakeGPUNode] = DEFAULT_NODES) ->
     cp.kubectl("apply", "-f", "-", input=docs)
     names = [n.name for n in nodes]
     cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", *(f"node/{n}" for n in names))
+
+
+def add_volumes(cp: ControlPlane, count: int, size: str = "2Ti") -> None:
+    """Static PersistentVolumes without a storage class, as an administrator would create them:
+    no volume provisioner runs here, and kube-controller-manager binds claims to these."""
+    docs = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"e2e-pv-{i}"},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteMany", "ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "hostPath": {"path": f"/tmp/e2e-pv-{i}"},  # kwok mounts nothing
+            },
+        }
+        for i in range(count)
+    ]
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs, sort_keys=False))

@@ -5,7 +5,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from hack.e2e.controlplane import ControlPlane, add_nodes, control_plane, install_third_party_crds
+from hack.e2e.controlplane import (
+    ControlPlane,
+    add_nodes,
+    add_volumes,
+    control_plane,
+    install_third_party_crds,
+    registry,
+)
+from hack.e2e.crossplane import Crossplane, crossplane, install_packages
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +28,16 @@ def cluster() -> Iterator[ControlPlane]:
         add_nodes(cp)
         install_third_party_crds(cp)
         yield cp
+
+
+@pytest.fixture(scope="session")
+def platform(
+    cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Crossplane]:
+    """Crossplane core on `cluster`, our functions served with mTLS, and the three function
+    packages and the Configuration installed from a local registry with `crossplane xpkg
+    install`; static PersistentVolumes for the claims' model stores and caches."""
+    with registry(tmp_path_factory.mktemp("registry")) as reg, crossplane(cluster) as xp:
+        install_packages(xp, reg)
+        add_volumes(cluster, 40)
+        yield xp

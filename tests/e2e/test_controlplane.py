@@ -32,19 +32,24 @@ def test_fake_gpu_node_is_ready_with_nvidia_labels_and_capacity(
     ready = {c["type"]: c["status"] for c in got["status"]["conditions"]}["Ready"]
     assert ready == "True"
     allocatable = got["status"]["allocatable"]
-    if node.mig:
-        for profile, count in node.mig.items():
-            assert allocatable[f"nvidia.com/mig-{profile}"] == str(count)
-        assert "nvidia.com/gpu" not in allocatable
-    else:
-        assert allocatable["nvidia.com/gpu"] == str(node.gpus)
+    for name, count in node.resource_names().items():
+        assert allocatable[name] == count
+    # A node advertises whole GPUs or their shared/MIG replacements, never both.
+    assert ("nvidia.com/gpu" in allocatable) == (not node.mig)
 
 
 POD_CASES = [
     # (name, product selector, extended resource, count, node it can only fit on)
     ("whole-h100", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 4, "gpu-h100-0"),
     ("mig-slice", "NVIDIA-H100-80GB-HBM3", "nvidia.com/mig-3g.40gb", 1, "gpu-h100-mig-0"),
-    ("whole-l4", "NVIDIA-L4", "nvidia.com/gpu", 2, "gpu-l4-0"),
+    ("shared-l4", "NVIDIA-L4", "nvidia.com/gpu.shared", 2, "gpu-l4-0"),
+    (
+        "oversubscribed-mig",
+        "NVIDIA-A100-SXM4-80GB",
+        "nvidia.com/mig-3g.40gb.shared",
+        2,
+        "gpu-a100-0",
+    ),
 ]
 
 

@@ -2,9 +2,11 @@
 
 Crossplane turns each XRD into a CRD; kube-apiserver then checks structural schemas, CEL rule
 costs and that every `default` satisfies the rules around it, which `crossplane resource
-validate` does not. Until Crossplane core runs in this suite (issue 6 step 3) the CRD is built
-here from the XRD the way Crossplane does for our part of it (group, names, scope, version
-schema); Crossplane's own additions (spec.crossplane, status.conditions, ...) are not included.
+validate` does not. Crossplane core itself establishes the claims-form XRDs in
+tests/e2e/test_claims.py; the v2 form cannot be installed beside them (same kinds), so here the
+CRD of every XRD of both forms is built the way Crossplane does for our part of it (group, names,
+scope, version schema) and dry-run applied; Crossplane's own additions (spec.crossplane,
+status.conditions, ...) are not included.
 """
 
 from __future__ import annotations
