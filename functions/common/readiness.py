@@ -35,7 +35,7 @@ def is_ready(observed: dict[str, Any] | None) -> bool:
     if kind == "StatefulSet":
         want = spec.get("replicas", 1)
         return _current(observed) and status.get("readyReplicas", 0) >= want
-    if kind == "ScaledObject":
+    if kind == "ScaledObject" or _managed(observed):
         return _condition(observed, "Ready") == "True"
     if kind == "Job":
         return _condition(observed, "Complete") == "True"
@@ -46,6 +46,12 @@ def is_ready(observed: dict[str, Any] | None) -> bool:
     # Objects with no status to wait for (Services, ConfigMaps, Secrets, PDBs, ...) are ready
     # once they exist.
     return True
+
+
+def _managed(obj: dict[str, Any]) -> bool:
+    # Crossplane managed resources (provider-kubernetes Objects) report Ready once the provider
+    # has applied and observed them; until then they only exist as a request.
+    return str(obj.get("apiVersion", "")).startswith("kubernetes.crossplane.io/")
 
 
 def _wait_for_consumer(pvc: dict[str, Any]) -> bool:
