@@ -107,9 +107,10 @@ lint: venv ## ruff check, ruff format --check, mypy
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
 
-# Not part of `make test` (nor .ci/run) until the whole e2e suite of issue 6 works.
+# Separate from `make test`: it builds the control plane's tools (~15 min cold, then cached) and
+# runs Crossplane against a local kube-apiserver. .ci/run runs both.
 .PHONY: test-e2e
-test-e2e: tools tools-e2e venv ## End-to-end tests on a local control plane (tests/e2e; see docs/e2e.md)
+test-e2e: tools tools-e2e venv ## End-to-end tests: Crossplane on a local control plane (tests/e2e; docs/e2e.md)
 	E2E=1 PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 # System packages the tests start as processes. Today: redis-server (the metrics sidecar's

@@ -53,6 +53,10 @@ def mismatch(pool: dict[str, Any], gpu: GPU, products: tuple[str, ...]) -> str |
     return None
 
 
+def _reported(pool: dict[str, Any]) -> bool:
+    return bool(pool.get("status", {}).get("gpuProducts"))
+
+
 def resource_name(pool: dict[str, Any], placement: Placement) -> str:
     """The pool's name for the requested device (a time-sliced MIG instance is `<name>.shared`)."""
     if placement.shared:  # already the advertised name of an MPS or time-sliced GPU
@@ -87,11 +91,13 @@ def bind(gpu: GPU, placement: Placement, pools: list[dict[str, Any]]) -> Binding
             f"spec.gpu: no GPUPool hosts {wanted} on {gpu.type}; pools: "
             + (", ".join(describe(p) for p in pools) or "none")
         )
-    pool = hosts[0]
+    # A pool whose nodes were seen to carry the GPU beats one that has not reported yet (a pool
+    # created a moment ago); among equals, the first by name, so the choice is deterministic.
+    pool = min(hosts, key=lambda p: (not _reported(p), p["metadata"]["name"]))
     name = pool["metadata"]["name"]
     selector = pool.get("spec", {}).get("nodeSelector", {})
     warnings = []
-    if not pool.get("status", {}).get("gpuProducts"):
+    if not _reported(pool):
         warnings.append(
             f"GPUPool {name} has not reported its nodes' GPU products yet; {gpu.type} on its "
             "nodes is assumed, not verified"

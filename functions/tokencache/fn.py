@@ -137,8 +137,9 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     warnings += lmcache.warnings(spec.evictionPolicy, spec.tiers)
     if "local" in tiers and tiers["local"].hostPath is not None:
         warnings.append(
-            f"tier {tiers['local'].name}: files under hostPath {tiers['local'].hostPath} "
-            "outlive their pod (one subdirectory per pod): LMCache keeps its disk index in "
+            f"tier {tiers['local'].name}: hostPath {tiers['local'].hostPath} must exist on the "
+            "nodes and be writable by the engines (vLLM runs as UID 2000, GID 0); files under "
+            "it outlive their pod (one subdirectory per pod): LMCache keeps its disk index in "
             "memory, so later pods neither reuse nor remove them; clear the directory on the "
             "node, or use a volume (storageClassName), which goes with the pod"
         )

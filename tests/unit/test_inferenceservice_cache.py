@@ -40,13 +40,15 @@ def token_cache(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, 
     }
 
 
-def test_the_example_clusters_token_cache_reports_what_the_function_does() -> None:
+def test_the_example_clusters_token_caches_report_what_the_function_does() -> None:
     docs = yaml.safe_load_all((ROOT / "examples" / "required" / "cluster.yaml").read_text())
     caches = [d for d in docs if d and d["kind"] in ("TokenCache", "XTokenCache")]
-    assert len(caches) == 2
+    assert len(caches) == 4  # two caches, each in both forms
     for cache in caches:
-        assert cache["spec"] == {k: v for k, v in CACHE_SPEC.items() if k != "warmup"}
-        reported = cache_status()
+        name = cache["metadata"].get("labels", {}).get("crossplane.io/claim-name")
+        claim = example(f"{name or cache['metadata']['name']}.yaml")
+        assert cache["spec"] == {k: v for k, v in claim["spec"].items() if k != "warmup"}
+        reported = run(claim).status
         assert cache["status"] == {k: reported[k] for k in cache["status"]}
 
 
@@ -135,7 +137,7 @@ def test_local_tier_on_a_host_path_gives_each_pod_its_own_directory() -> None:
     tiers[1]["hostPath"] = "/mnt/nvme/lmcache"
     res = wired(SAMPLE, [token_cache(tiers=tiers)])
     assert volumes(res)["lmcache-disk"]["hostPath"] == {
-        "path": "/mnt/nvme/lmcache", "type": "DirectoryOrCreate"}  # fmt: skip
+        "path": "/mnt/nvme/lmcache", "type": "Directory"}  # fmt: skip
     c = engine(res)
     assert {"name": "lmcache-disk", "mountPath": "/var/cache/lmcache",
             "subPathExpr": "$(POD_NAME)"} in c["volumeMounts"]  # fmt: skip

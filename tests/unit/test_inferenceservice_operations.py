@@ -321,6 +321,14 @@ def test_a_pool_without_reported_products_is_used_with_a_warning() -> None:
     assert any("has not reported its nodes' GPU products" in w for w in res.warnings)
 
 
+def test_a_pool_that_reported_the_gpu_beats_one_that_has_not_reported_yet() -> None:
+    verified = pool("z-l4", {"mode": "timeslice"}, status={"gpuProducts": ["NVIDIA-L4"]})
+    unverified = pool("a-new-pool", {"mode": "timeslice"})
+    res = run(example("phi-timeslice.yaml"), required={"gpupools": [unverified, verified]})
+    assert res.status["pool"] == "z-l4"
+    assert not any("has not reported" in w for w in res.warnings)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

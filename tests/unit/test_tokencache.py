@@ -310,8 +310,9 @@ def test_compression_renders_what_lmcache_supports_and_reports_the_rest(
 
 def test_host_path_leftovers_are_reported() -> None:
     res = run(with_spec(SAMPLE, tiers=[{**LOCAL, "hostPath": "/mnt/nvme/lmcache"}]))
-    assert any(w.startswith("tier disk: files under hostPath /mnt/nvme/lmcache outlive their pod")
-               for w in res.warnings)  # fmt: skip
+    (warning,) = [w for w in res.warnings if w.startswith("tier disk: hostPath")]
+    assert "/mnt/nvme/lmcache must exist on the nodes and be writable by the engines" in warning
+    assert "files under it outlive their pod" in warning
 
 
 def test_single_replica_has_no_disruption_budget() -> None:

@@ -96,11 +96,13 @@ def disk_volume(local: LocalTier) -> tuple[dict[str, Any], dict[str, Any]]:
     a local-PV storage class), or one directory per pod under the node's hostPath."""
     mount: dict[str, Any] = {"name": "lmcache-disk", "mountPath": lmcache.DISK_DIR}
     if local.host_path is not None:
-        # Replicas on one node would otherwise write (and evict) the same chunk files.
+        # Replicas on one node would otherwise write (and evict) the same chunk files. The
+        # kubelet creates each pod's subdirectory as root with the mode of the directory, so
+        # that must exist and be writable by the non-root engine (a created one would not be).
         mount["subPathExpr"] = "$(POD_NAME)"
         volume = {
             "name": "lmcache-disk",
-            "hostPath": {"path": local.host_path, "type": "DirectoryOrCreate"},
+            "hostPath": {"path": local.host_path, "type": "Directory"},
         }
         return volume, mount
     claim: dict[str, Any] = {
