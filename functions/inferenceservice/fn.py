@@ -66,6 +66,8 @@ def deployment(
             "limits": {"memory": memory, placement.resource: placement.devices},
         },
     }
+    if tiers.command is not None:
+        container["command"] = tiers.command
     volumes = [*plan.volumes, *tiers.volumes]
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,

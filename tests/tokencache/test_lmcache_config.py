@@ -9,6 +9,7 @@ it, against the TokenCache's rendered Redis started by the test harness.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,27 @@ def test_the_resolved_redis_url_authenticates_against_the_rendered_redis(
         wrong = url.replace(rendered.PASSWORD, "wrong")
         with pytest.raises(redis.AuthenticationError):
             redis.Redis.from_pool(redis.ConnectionPool.from_url(wrong)).ping()
+
+
+def test_the_engine_command_clears_its_disk_tier_then_runs_the_engine(tmp_path: Path) -> None:
+    """LMCache never reads back chunk files of a previous engine container; the rendered command
+    removes them and execs vLLM with its arguments (a stand-in `vllm` on PATH records them)."""
+    res = run(claim_xr(SERVICE), required={"tokencaches": [token_cache()]})
+    container = res.resources["deployment"]["spec"]["template"]["spec"]["containers"][0]
+    disk = tmp_path / "disk"
+    (disk / "sub").mkdir(parents=True)
+    for name in ("model@1@0@abc.pt", "sub/x.pt"):
+        (disk / name).write_bytes(b"kv")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "vllm").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_OUT"\n')
+    (bin_dir / "vllm").chmod(0o755)
+    command = [c.replace(lmcache.DISK_DIR, str(disk)) for c in container["command"]]
+    out = tmp_path / "args"
+    done = subprocess.run(
+        [*command, *container["args"]], check=False, capture_output=True, text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "ARGS_OUT": str(out)}, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert list(disk.iterdir()) == []
+    assert out.read_text().splitlines() == ["serve", *container["args"]]

@@ -170,6 +170,9 @@ def test_strategy_picks_the_tiers_and_their_lmcache_config(
 ) -> None:
     res = wired(with_spec(SAMPLE, **{"cache.strategy": strategy}), [token_cache()])
     env = {e["name"] for e in engine(res)["env"]}
+    # With a disk tier the engine first clears what a previous container left there.
+    assert engine(res)["command"][-2:] == ["vllm", "serve"]
+    assert (engine(res)["command"][:2] == ["/bin/sh", "-c"]) is disk
     assert (
         volumes(res)["lmcache-config"]["configMap"]["name"]
         == (cache_status()["lmcacheConfigs"][strategy])

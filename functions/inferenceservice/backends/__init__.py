@@ -56,6 +56,7 @@ class TierPlan:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     volumes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    command: list[str] | None = None  # replaces the engine's command (it must exec it)
 
 
 Backend = Callable[[BackendInput], BackendPlan]

@@ -15,6 +15,11 @@ IMAGE = "vllm/vllm-openai:v0.33.0"
 PORT = 8000
 # The image ships a `vllm` user (UID 2000, GID 0) for non-root runs.
 RUN_AS_USER = 2000
+COMMAND = ["vllm", "serve"]
+# LMCache indexes its disk tier in memory only, so chunk files a previous engine container of
+# this pod wrote would never be read again yet fill the volume uncounted: clear them, then run
+# the engine. The directory is this pod's own (its volume, or its subdirectory of a hostPath).
+DISK_RESET = f'rm -rf {lmcache.DISK_DIR}/*; exec "$@"'
 
 # vLLM >= 0.12 names (vllm/v1/metrics/loggers.py); counters and histograms as scraped.
 METRICS = EngineMetrics(
@@ -53,7 +58,7 @@ def plan(inp: BackendInput) -> BackendPlan:
     container = {
         "name": "vllm",
         "image": inp.spec.image or IMAGE,
-        "command": ["vllm", "serve"],
+        "command": COMMAND,
         "args": args(inp),
         "env": [
             *pod.hf_env(inp.spec),
@@ -133,6 +138,7 @@ def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
             plan.env.insert(0, {"name": "POD_NAME", "valueFrom": pod_name})
         plan.volumes.append(volume)
         plan.mounts.append(mount)
+        plan.command = ["/bin/sh", "-c", DISK_RESET, "lmcache-disk-reset", *COMMAND]
     if bound.redis is not None:
         redis = bound.redis
         plan.env += [
