@@ -80,6 +80,9 @@ def config(
         "cache_policy": CACHE_POLICY.get(policy, DEFAULT_CACHE_POLICY),
         # Only prompt (prefill) KV is shared: decode KV is request-specific.
         "save_decode_cache": False,
+        # Whole chunks only (LMCache's default): a partial tail's key matches only a prompt that
+        # ends at the same token, so storing it costs space for almost no hits.
+        "save_unfull_chunk": False,
     }
     if local is not None:
         cfg["local_disk"] = f"file://{DISK_DIR}/"

@@ -169,7 +169,8 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
                     warnings.append(
                         f"warmup: InferenceService {warmupjob.display_name(svc)} has {replicas} "
                         "replicas; each prefix warms the one its Service picks (the others "
-                        "reuse it through LMCache's shared tiers, if any)"
+                        "reuse it through LMCache's shared tiers, if any, in whole "
+                        f"{lmcache.CHUNK_SIZE}-token chunks)"
                     )
     return Composed(
         resources=resources, status=status, warnings=warnings, requirements=requirements,

@@ -68,6 +68,7 @@ def test_lmcache_reads_every_rendered_key_and_the_password_only_from_the_secret(
     assert config["local_cpu"] is True
     assert config["max_local_cpu_size"] == 5.0
     assert config["save_decode_cache"] is False
+    assert config["save_unfull_chunk"] is False
     assert config["cache_policy"] in upstream_lmcache.cache_policies(lmcache_src)
     if strategy in ("local", "hybrid"):
         assert config["local_disk"] == "/var/cache/lmcache/"  # LMCache strips file://

@@ -239,6 +239,7 @@ def test_lmcache_config_matches_each_tier() -> None:
         "max_local_cpu_size": 5,
         "cache_policy": "LRU",
         "save_decode_cache": False,
+        "save_unfull_chunk": False,
         "local_disk": "file:///var/cache/lmcache/",
         "max_local_disk_size": 9.0,
         "remote_url": "redis://shared-cache-redis.default.svc.cluster.local:6379",
@@ -246,7 +247,7 @@ def test_lmcache_config_matches_each_tier() -> None:
     }
     assert set(lmcache_config(doc, "local")) == {
         "chunk_size", "local_cpu", "max_local_cpu_size", "cache_policy", "save_decode_cache",
-        "local_disk", "max_local_disk_size"}  # fmt: skip
+        "save_unfull_chunk", "local_disk", "max_local_disk_size"}  # fmt: skip
     assert "local_disk" not in lmcache_config(doc, "distributed")
 
 
