@@ -196,9 +196,23 @@ crds() {
 
 # The real provider-kubernetes controller manager, run out of cluster by hack/e2e/provider.py.
 # Its module has no local replaces, so a throwaway main module builds the release as is.
+# Link flags only: its version, and controller-runtime's metrics server off ("0", as
+# controller-runtime's tests do): no provider flag moves it off :8080 on all interfaces.
 build_provider_kubernetes() {
-  go_tool provider-kubernetes github.com/crossplane-contrib/provider-kubernetes \
-    "$PROVIDER_KUBERNETES_VERSION" github.com/crossplane-contrib/provider-kubernetes/cmd/provider
+  local out="$BIN/provider-kubernetes-$PROVIDER_KUBERNETES_VERSION"
+  local module=github.com/crossplane-contrib/provider-kubernetes
+  if [[ ! -x $out ]]; then
+    echo ">> building provider-kubernetes $PROVIDER_KUBERNETES_VERSION ($module/cmd/provider)"
+    local mod; mod=$(mktemp -d)
+    ( cd "$mod" && go mod init local/provider-kubernetes >/dev/null 2>&1 \
+      && go get "$module@$PROVIDER_KUBERNETES_VERSION" \
+      && timed provider-kubernetes go build -trimpath -ldflags "-s -w \
+           -X $module/internal/version.Version=$PROVIDER_KUBERNETES_VERSION \
+           -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0" \
+           -o "$out.tmp" "$module/cmd/provider" ) && mv "$out.tmp" "$out"
+    rm -rf "$mod"
+  fi
+  link provider-kubernetes "$out"
 }
 
 build_e2e() {
@@ -208,8 +222,9 @@ build_e2e() {
     "$PROMETHEUS_OPERATOR_VERSION" example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml
   crds provider-kubernetes github.com/crossplane-contrib/provider-kubernetes \
     "$PROVIDER_KUBERNETES_VERSION" package/crds/kubernetes.crossplane.io_objects.yaml
-  # Every CRD provider-kubernetes serves or reads at runtime (ProviderConfig, ProviderConfigUsage,
-  # Object, ObservedObjectCollection; cluster and namespaced .m. variants), for hack/e2e/provider.py.
+  # Every CRD provider-kubernetes serves or reads at runtime, for hack/e2e/provider.py:
+  # ProviderConfig, ProviderConfigUsage, Object, ObservedObjectCollection; cluster-scoped and
+  # the namespaced .m. group (with ClusterProviderConfig).
   crds provider-kubernetes-package github.com/crossplane-contrib/provider-kubernetes \
     "$PROVIDER_KUBERNETES_VERSION" \
     package/crds/kubernetes.crossplane.io_objects.yaml \

@@ -20,16 +20,19 @@ How v1.2.0 runs out of cluster (cmd/provider/main.go, pkg/kube/client/client.go)
   else the manager exits; its readiness check (`/readyz` on `--health-probe-bind-addr`) is that
   server being up. The API server never calls it: the Object CRD's conversion is made `None`
   here, as in `install_third_party_crds` (all our manifests use v1alpha2, the storage version);
-- ports it binds that no flag moves: the webhook server `:9443` and the metrics server `:8080`
-  (controller-runtime defaults, all interfaces), so one provider per machine at a time;
-- the poll interval (`--poll`, 10m by default) is how soon it re-observes an Object after an
-  update; an Object becomes Ready only on the observation after its update, so tests poll fast.
+- ports no flag moves (controller-runtime defaults, all interfaces): the webhook server's
+  `:9443`, so one provider per machine at a time, and no composition function on its default
+  port (9443: `hack/render.py`'s FN_PORT_BASE default) meanwhile; the metrics server's `:8080`,
+  which `hack/tools.sh` turns off at link time (`metricsserver.DefaultBindAddress=0`);
+- `--poll` (10m by default) is how often it re-observes each Object for drift (a label removed
+  by hand comes back within it); Objects become Ready within a second of being applied either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -201,9 +204,30 @@ class Provider:
             return bool(r.status == 200)
 
 
-def start(cp: ControlPlane, *, poll: str = "2s", debug: bool = False) -> Provider:
+# controller-runtime's default, on all interfaces; provider-kubernetes has no flag for it. 9443 is
+# also a composition function's default gRPC port (hack/render.py's FN_PORT_BASE default).
+FIXED_PORTS = {9443: "webhook server"}
+
+
+def check_fixed_ports() -> None:
+    """Fail early and clearly when another process (another provider) holds a fixed port."""
+    for port, what in FIXED_PORTS.items():
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listeners do
+            try:
+                s.bind(("", port))
+            except OSError as err:
+                raise ControlPlaneError(
+                    f"port {port} is taken ({err}): provider-kubernetes binds its {what} there"
+                    " and no flag moves it (another provider-kubernetes, or a function on its"
+                    " default port?)"
+                ) from None
+
+
+def start(cp: ControlPlane, *, poll: str = "10s", debug: bool = False) -> Provider:
     """Start the provider binary (in `cp.procs`, so `cp.stop()` stops it too) and wait for its
     `/readyz`. The CRDs and credentials should be there first: `provider_kubernetes` does it all."""
+    check_fixed_ports()
     work = cp.dir / "provider-kubernetes"
     certs = work / "tls"
     certs.mkdir(parents=True, exist_ok=True)
@@ -242,7 +266,7 @@ def start(cp: ControlPlane, *, poll: str = "2s", debug: bool = False) -> Provide
 
 @contextlib.contextmanager
 def provider_kubernetes(
-    cp: ControlPlane, *, poll: str = "2s", debug: bool = False
+    cp: ControlPlane, *, poll: str = "10s", debug: bool = False
 ) -> Iterator[Provider]:
     """provider-kubernetes reconciling `kubernetes.crossplane.io` Objects in `cp` with the
     ProviderConfig `default`: its CRDs installed, its credentials in a Secret, the binary running
