@@ -447,6 +447,44 @@ def mig_condition(nodes: list[Node], wanted: Mapping[str, str]) -> resource.Cond
     )
 
 
+def _seniority(pool: Mapping[str, Any]) -> tuple[str, str]:
+    meta = pool.get("metadata") or {}
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
+
+
+def _selects(pool: Mapping[str, Any], node: Node) -> bool:
+    selector = (pool.get("spec") or {}).get("nodeSelector") or {}
+    return all(node.labels.get(k) == v for k, v in selector.items())
+
+
+def unclaimed(req: Request[GPUPoolSpec], nodes: list[Node], out: Composed) -> list[Node]:
+    """The nodes this pool may configure. A node that other pools' selectors match too would get
+    conflicting labels (the provider Objects would overwrite each other's device-plugin and MIG
+    configs on every poll, and mig-manager would repartition it each time), so it belongs to the
+    oldest of them (name breaks ties): the others leave it alone, and each of them warns."""
+    me = {"metadata": req.composite.get("metadata") or {}}
+    others = [p for p in req.required.get(POOLS, []) if p["metadata"]["name"] != req.owner.name]
+    mine = []
+    for node in nodes:
+        rivals = [p for p in others if _selects(p, node)]
+        owner = min([me, *rivals], key=_seniority)
+        if owner is me:
+            mine.append(node)
+        if not rivals:
+            continue
+        names = listed(str(p["metadata"]["name"]) for p in rivals)
+        verdict = (
+            "it stays with this pool, the oldest"
+            if owner is me
+            else f"it is left to the oldest, {owner['metadata']['name']}, and not configured here"
+        )
+        out.warnings.append(
+            f"node {node.name} is also selected by GPUPool {names}; {verdict}; make the pools' "
+            "nodeSelectors disjoint"
+        )
+    return mine
+
+
 # --- compose -------------------------------------------------------------------------------
 
 
@@ -594,7 +632,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         warnings=warnings,
         requirements=requirements(req),
     )
-    nodes = read_nodes(req.required.get(NODES, []))
+    nodes = unclaimed(req, read_nodes(req.required.get(NODES, [])), out)
     wired = [x for x in nodes if x.model is not None and x.gpus is not None]
     if len(wired) < len(nodes):
         out.warnings.append(

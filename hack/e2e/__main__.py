@@ -22,6 +22,7 @@ from hack.e2e.controlplane import (
     registry,
 )
 from hack.e2e.crossplane import crossplane, install_packages
+from hack.e2e.provider import provider_kubernetes
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -40,7 +41,8 @@ def main() -> int:
     p.add_argument(
         "--crossplane",
         action="store_true",
-        help="everything above, plus Crossplane core, our functions (mTLS) and packages installed",
+        help="everything above, plus provider-kubernetes, Crossplane core, our functions (mTLS) "
+        "and packages installed",
     )
     p.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, certificates) afterwards"
@@ -68,6 +70,8 @@ def main() -> int:
                 print(f"registry: {reg.host} (plain HTTP)", flush=True)
             if args.crossplane:
                 install_third_party_crds(cp)
+                cp.namespace("gpu-operator")
+                stack.enter_context(provider_kubernetes(cp))
                 xp = stack.enter_context(crossplane(cp))
                 install_packages(xp, reg)
                 add_volumes(cp, 24)

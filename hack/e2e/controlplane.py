@@ -125,6 +125,12 @@ class ControlPlane:
             raise ControlPlaneError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result
 
+    def namespace(self, name: str) -> None:
+        """Create namespace `name` unless it exists."""
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        ))  # fmt: skip
+
     def start(self, proc: Proc) -> Proc:
         self.procs.append(proc)
         proc.start()

@@ -125,7 +125,7 @@ def crossplane(cp: ControlPlane) -> Iterator[Crossplane]:
     belong to `cp` and stop with it. Packages are not installed yet: see `install_packages`."""
     root = cp.dir / "crossplane"
     root.mkdir(exist_ok=True)
-    cp.kubectl("create", "namespace", NAMESPACE)
+    cp.namespace(NAMESPACE)
     cp.kubectl("-n", NAMESPACE, "create", "serviceaccount", "crossplane")
     _init(cp, root / "init.log")
     _secret_files(cp, "crossplane-tls-client", root / "client")

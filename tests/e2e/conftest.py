@@ -14,6 +14,7 @@ from hack.e2e.controlplane import (
     registry,
 )
 from hack.e2e.crossplane import Crossplane, crossplane, install_packages
+from hack.e2e.provider import provider_kubernetes
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +37,15 @@ def platform(
 ) -> Iterator[Crossplane]:
     """Crossplane core on `cluster`, our functions served with mTLS, and the three function
     packages and the Configuration installed from a local registry with `crossplane xpkg
-    install`; static PersistentVolumes for the claims' model stores and caches."""
-    with registry(tmp_path_factory.mktemp("registry")) as reg, crossplane(cluster) as xp:
+    install`; provider-kubernetes applying the GPUPools' Objects (node labels, the GPU
+    Operator's ConfigMaps); static PersistentVolumes for the claims' model stores and caches."""
+    # The namespace the GPU Operator is installed in; the pools' ConfigMaps go there.
+    cluster.namespace("gpu-operator")
+    with (
+        registry(tmp_path_factory.mktemp("registry")) as reg,
+        provider_kubernetes(cluster),
+        crossplane(cluster) as xp,
+    ):
         install_packages(xp, reg)
         add_volumes(cluster, 40)
         yield xp

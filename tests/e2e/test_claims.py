@@ -135,7 +135,7 @@ def applied(platform: Crossplane) -> dict[str, Claim]:
     """Every example claim applied with kubectl, GPUPools first (InferenceServices read them)."""
     claims = {p.stem: load(p) for p in EXAMPLES}
     for ns in sorted({c.namespace for c in claims.values()} - {"", "default"}):
-        platform.kubectl("create", "namespace", ns)
+        platform.cp.namespace(ns)
     pools = [c for c in claims.values() if c.doc["kind"] == "GPUPool"]
     platform.kubectl("apply", *(f"-f={c.path}" for c in pools))
     platform.kubectl(

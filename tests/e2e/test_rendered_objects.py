@@ -9,6 +9,9 @@ though the offline render accepted it. provider-kubernetes Objects are unwrapped
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +30,21 @@ XR_GROUP = "inference.ai"
 PROVIDER_KUBERNETES_OBJECT = ("kubernetes.crossplane.io", "Object")
 
 
+def free_port_range(count: int) -> int:
+    """The first of `count` consecutive free loopback ports (render serves the three functions on
+    FN_PORT_BASE and the next two; the e2e provider holds the default 9443)."""
+    for base in range(20000, 40000, 16):
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + count):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 def render(form: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         [sys.executable, str(ROOT / "hack" / "render.py"), "--form", form],
@@ -34,6 +52,7 @@ def render(form: str) -> list[dict[str, Any]]:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "FN_PORT_BASE": str(free_port_range(3))},
     )
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]

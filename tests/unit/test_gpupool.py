@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -520,3 +521,36 @@ def test_unknown_profile_is_rejected_by_the_schema() -> None:
     res = run(with_spec(SAMPLE, **{"sharing.profiles": [{"name": "9g.99gb", "count": 1}]}))
     assert len(res.fatal) == 1
     assert "spec.sharing.profiles[0].name: Input should be" in res.fatal[0]
+
+
+def pool_doc(name: str, created: str, selector: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "inference.ai/v1alpha1",
+        "kind": "GPUPool",
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"nodeSelector": selector, "sharing": {"mode": "exclusive"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rival_created", "keeps"),
+    [
+        pytest.param("2026-01-02T00:00:00Z", True, id="this-pool-is-older"),
+        pytest.param("2026-01-01T00:00:00Z", False, id="the-other-pool-is-older"),
+    ],
+)
+def test_a_node_two_pools_select_is_configured_by_the_older_pool_only(
+    rival_created: str, keeps: bool
+) -> None:
+    # Both A100 nodes carry gpu-type nvidia-a100; the rival selects node "a" only.
+    doc = copy.deepcopy(SAMPLE)
+    doc["metadata"]["creationTimestamp"] = "2026-01-01T12:00:00Z"
+    rival = pool_doc("rival", rival_created, {"nvidia.com/mig.config": A100_CONFIG})
+    res = run(doc, required={"nodes": A100_NODES, "gpupools": [rival]})
+    assert ("node-a" in res.resources) is keeps
+    assert "node-b" in res.resources  # the rival does not select it
+    assert res.status["nodes"] == (2 if keeps else 1)
+    (warning,) = [w for w in res.warnings if "also selected" in w]
+    assert warning.startswith("node a is also selected by GPUPool rival; ")
+    assert ("stays with this pool" in warning) is keeps
+    assert warning.endswith("make the pools' nodeSelectors disjoint")
