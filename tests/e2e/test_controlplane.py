@@ -40,7 +40,8 @@ def test_fake_gpu_node_is_ready_with_nvidia_labels_and_capacity(
 
 POD_CASES = [
     # (name, product selector, extended resource, count, node it can only fit on)
-    ("whole-h100", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 4, "gpu-h100-0"),
+    # The example claims (tests/e2e/test_claims.py) hold 6 of gpu-h100-0's 8 GPUs.
+    ("whole-h100", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 2, "gpu-h100-0"),
     ("mig-slice", "NVIDIA-H100-80GB-HBM3", "nvidia.com/mig-3g.40gb", 1, "gpu-h100-mig-0"),
     ("shared-l4", "NVIDIA-L4", "nvidia.com/gpu.shared", 2, "gpu-l4-0"),
     (
