@@ -5,9 +5,9 @@ What a Helm install does, done by hand against `control_plane()`:
 - `crossplane core init` (core CRDs from the release's module source, the root CA and the
   client/server TLS Secrets), retried: right after installing the CRDs it can fail once with
   "no matches for kind Lock" until discovery catches up;
-- `crossplane core start` with webhooks off (the only webhook is for Usages, and its port would
-  collide with nothing we need) and the **External** function runtime: Crossplane starts no
-  function Deployments, the harness runs the functions itself;
+- `crossplane core start` with webhooks off (its only webhook validates Usages, which nothing
+  here creates) and the **External** function runtime: Crossplane starts no function
+  Deployments, the harness runs the functions itself;
 - the functions served with **mTLS**: a server certificate for localhost signed by Crossplane's
   root CA, which also signs the client certificate core dials with (so `ca.crt` is that CA);
 - `make xpkgs push deploy` against the local registry: the same targets a platform team runs,
@@ -59,9 +59,8 @@ REPOSITORY = "inference-platform"
 @dataclass
 class Crossplane:
     cp: ControlPlane
-    tls: Path  # root CA, client certificate, function serving certificate
+    dir: Path  # root CA, client certificate, functions' serving certificate, logs, packages
     endpoints: dict[str, str] = field(default_factory=dict)  # function -> dns:///localhost:port
-    version: str = ""  # package version installed, e.g. v0.1.0
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         return self.cp.kubectl(*args, input=input, check=check).stdout
@@ -201,7 +200,7 @@ def _make(targets: list[str], variables: dict[str, str], env: dict[str, str]) ->
         raise ControlPlaneError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
-def install_packages(xp: Crossplane, registry: Registry, version: str = "v0.1.0") -> None:
+def install_packages(xp: Crossplane, registry: Registry) -> None:
     """Build, push and `crossplane xpkg install` the three functions and the Configuration with
     the Makefile's own targets, then act as the External runtime for each FunctionRevision, and
     wait until every package is Healthy and the XRDs are Established."""
@@ -211,10 +210,9 @@ def install_packages(xp: Crossplane, registry: Registry, version: str = "v0.1.0"
     cp = xp.cp
     _make(
         ["xpkgs", "push", "deploy"],
-        {"REGISTRY": prefix, "VERSION": version, "DIST": str(xp.tls / "dist")},
+        {"REGISTRY": prefix, "DIST": str(xp.dir / "dist")},  # VERSION: pyproject's
         {"KUBECONFIG": str(cp.kubeconfig), "PATH": f"{tools_bin()}:{os.environ['PATH']}"},
     )
-    xp.version = version
     for fn in FUNCTIONS:
         wait_until(
             functools.partial(_has_active_revision, cp, fn),
@@ -247,7 +245,7 @@ def serve_revision(xp: Crossplane, function: str) -> None:
     a `<function>-tls-server` Secret, the revision's `tlsServerSecretName` and `endpoint`, and
     `RuntimeHealthy` once the function answers on that endpoint."""
     cp = xp.cp
-    serving = xp.tls / "functions"
+    serving = xp.dir / "functions"
     secret = f"{function}-tls-server"
     manifest = cp.kubectl(
         "-n", NAMESPACE, "create", "secret", "generic", secret,
