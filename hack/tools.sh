@@ -68,19 +68,10 @@ build_core() {
   fi
 }
 
+# Pure Go (CGO off) since v0.8.0.
 build_sim() {
-  local out="$BIN/llm-d-inference-sim-$LLM_D_INFERENCE_SIM_VERSION"
-  if [[ ! -x $out ]]; then
-    echo ">> building llm-d-inference-sim $LLM_D_INFERENCE_SIM_VERSION (github.com/llm-d/llm-d-inference-sim)"
-    local mod; mod=$(mktemp -d)
-    # Pure Go (CGO off) since v0.8.0; a throwaway main module pins the release.
-    ( cd "$mod" && go mod init local/inferencesim >/dev/null 2>&1 \
-      && go get "github.com/llm-d/llm-d-inference-sim@$LLM_D_INFERENCE_SIM_VERSION" \
-      && go build -trimpath -ldflags "-s -w" \
-           -o "$out.tmp" github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim ) && mv "$out.tmp" "$out"
-    rm -rf "$mod"
-  fi
-  link llm-d-inference-sim "$out"
+  go_tool llm-d-inference-sim github.com/llm-d/llm-d-inference-sim "$LLM_D_INFERENCE_SIM_VERSION" \
+    github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim
 }
 
 # --- e2e group: the control plane of tests/e2e (make tools-e2e) ---
@@ -154,15 +145,17 @@ GO
   link etcd "$out"
 }
 
-# go_tool NAME MODULE VERSION PACKAGE: build PACKAGE of MODULE@VERSION in a throwaway main module.
+# go_tool NAME MODULE VERSION PACKAGE [LDFLAGS...]: build PACKAGE of MODULE@VERSION in a
+# throwaway main module, with -s -w and any further link flags (e.g. -X version stamps).
 go_tool() {
   local name=$1 module=$2 version=$3 pkg=$4 out="$BIN/$1-$3"
+  local ldflags="-s -w ${*:5}"
   if [[ ! -x $out ]]; then
     echo ">> building $name $version ($pkg)"
     local mod; mod=$(mktemp -d)
     ( cd "$mod" && go mod init "local/$name" >/dev/null 2>&1 \
       && go get "$module@$version" \
-      && timed "$name" go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg" ) && mv "$out.tmp" "$out"
+      && timed "$name" go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg" ) && mv "$out.tmp" "$out"
     rm -rf "$mod"
   fi
   link "$name" "$out"
@@ -199,20 +192,10 @@ crds() {
 # Link flags only: its version, and controller-runtime's metrics server off ("0", as
 # controller-runtime's tests do): no provider flag moves it off :8080 on all interfaces.
 build_provider_kubernetes() {
-  local out="$BIN/provider-kubernetes-$PROVIDER_KUBERNETES_VERSION"
   local module=github.com/crossplane-contrib/provider-kubernetes
-  if [[ ! -x $out ]]; then
-    echo ">> building provider-kubernetes $PROVIDER_KUBERNETES_VERSION ($module/cmd/provider)"
-    local mod; mod=$(mktemp -d)
-    ( cd "$mod" && go mod init local/provider-kubernetes >/dev/null 2>&1 \
-      && go get "$module@$PROVIDER_KUBERNETES_VERSION" \
-      && timed provider-kubernetes go build -trimpath -ldflags "-s -w \
-           -X $module/internal/version.Version=$PROVIDER_KUBERNETES_VERSION \
-           -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0" \
-           -o "$out.tmp" "$module/cmd/provider" ) && mv "$out.tmp" "$out"
-    rm -rf "$mod"
-  fi
-  link provider-kubernetes "$out"
+  go_tool provider-kubernetes "$module" "$PROVIDER_KUBERNETES_VERSION" "$module/cmd/provider" \
+    -X "$module/internal/version.Version=$PROVIDER_KUBERNETES_VERSION" \
+    -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0
 }
 
 build_e2e() {
