@@ -105,9 +105,21 @@ def document(cfg: dict[str, Any], secret: str | None = None) -> str:
     return header + yaml.safe_dump(cfg, sort_keys=False)
 
 
-def config_name(base: str, strategy: str, text: str) -> str:
-    """`<base>-<strategy>-<hash>`: a new name for new content, so engines roll over to it."""
-    return f"{base}-{strategy}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+# Pod-template annotation of engines bound to a TokenCache: its LMCache configuration's hash.
+CONFIG_HASH_ANNOTATION = "inference.ai/lmcache-config-hash"
+
+
+def config_name(base: str, strategy: str) -> str:
+    """`<base>-<strategy>`: a stable name, updated in place. A name per content would be deleted
+    by Crossplane as soon as the content changes, before the engines bound to it re-render, and
+    their new pods could not mount it meanwhile; engines roll over through `content_hash`."""
+    return f"{base}-{strategy}"
+
+
+def content_hash(text: str) -> str:
+    """What bound engines put in their pod template (status.lmcacheConfigHashes), so a changed
+    configuration rolls them (LMCache reads its file once, at start)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def authenticated_url(url: str) -> str:

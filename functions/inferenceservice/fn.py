@@ -88,8 +88,9 @@ def deployment(
     pod_spec["containers"] = [container, *([metrics] if metrics else [])]
     pod_spec["volumes"] = volumes
     template_meta: dict[str, Any] = {"labels": owner.labels(COMPONENT)}
-    if plan.pod_annotations:
-        template_meta["annotations"] = plan.pod_annotations
+    annotations = {**plan.pod_annotations, **tiers.pod_annotations}
+    if annotations:
+        template_meta["annotations"] = dict(sorted(annotations.items()))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -46,6 +46,7 @@ class BoundCache:
     local: LocalTier | None = None
     redis: RedisTier | None = None
     lmcache_config: str | None = None  # the TokenCache's LMCache ConfigMap for these tiers
+    lmcache_config_hash: str | None = None  # its content hash, from the cache's status
     warnings: tuple[str, ...] = field(default=())
     waiting: str | None = None  # why a wanted tier is not usable yet
 
@@ -127,15 +128,23 @@ def describe(spec: InferenceServiceSpec, cache: dict[str, Any]) -> BoundCache:
             redis = RedisTier(host, int(port or 6379), secret, key)
         else:
             waiting = f"TokenCache {name} has not reported its Redis endpoint yet"
-    config = None
+    config = config_hash = None
     used = lmcache.strategy_for(want & set(tiers))
     if used is not None:
         config = (status.get("lmcacheConfigs") or {}).get(used)
+        config_hash = (status.get("lmcacheConfigHashes") or {}).get(used)
         if config is None:
             waiting = waiting or (
                 f"TokenCache {name} has not reported its LMCache configuration for {used} yet"
             )
     prefix = status.get("prefixCacheBytes")
     return BoundCache(
-        name, int(prefix) if prefix else None, local, redis, config, tuple(warnings), waiting
+        name,
+        int(prefix) if prefix else None,
+        local,
+        redis,
+        config,
+        config_hash,
+        tuple(warnings),
+        waiting,
     )

@@ -51,7 +51,7 @@ def lmcache_configs(
                 redis_url=redis_url,
             )
             text = lmcache.document(cfg, secret if "redis" in used else None)
-            name = lmcache.config_name(owner.child(LMCACHE_COMPONENT), strategy, text)
+            name = lmcache.config_name(owner.child(LMCACHE_COMPONENT), strategy)
             out[strategy] = config_map(owner, name, LMCACHE_COMPONENT, {lmcache.CONFIG_KEY: text})
     return out
 
@@ -134,6 +134,9 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     for strategy, cm in configs.items():
         resources[f"lmcache-{strategy}"] = cm
     status["lmcacheConfigs"] = {s: cm["metadata"]["name"] for s, cm in configs.items()}
+    status["lmcacheConfigHashes"] = {
+        s: lmcache.content_hash(cm["data"][lmcache.CONFIG_KEY]) for s, cm in configs.items()
+    }
     warnings += lmcache.warnings(spec.evictionPolicy, spec.tiers)
     if "local" in tiers and tiers["local"].hostPath is not None:
         warnings.append(

@@ -273,3 +273,26 @@ def test_tensorrt_llm_offloads_the_local_tier_to_host_ram() -> None:
     # 100Gi local tier, 32Gi replica memory: half the memory.
     assert options["kv_cache_config"]["host_cache_size"] == 16 * 2**30
     assert any("served from host RAM" in w for w in res.warnings)
+
+
+def test_a_changed_lmcache_config_rolls_the_bound_engines() -> None:
+    # The ConfigMap keeps its name (updated in place); its content hash in the pod template is
+    # what starts a rollout, since LMCache reads its file once.
+    def template(**spec: Any) -> dict[str, Any]:
+        res = wired(SAMPLE, [token_cache(**spec)])
+        return dict(res.resources["deployment"]["spec"]["template"])
+
+    before, after = template(), template(evictionPolicy="lfu")
+    annotation = "inference.ai/lmcache-config-hash"
+    assert (
+        before["metadata"]["annotations"][annotation]
+        == cache_status()["lmcacheConfigHashes"]["hybrid"]
+    )
+    assert (
+        after["metadata"]["annotations"][annotation]
+        != before["metadata"]["annotations"][annotation]
+    )
+    config = [v for v in before["spec"]["volumes"] if v["name"] == "lmcache-config"]
+    assert config == [
+        {"name": "lmcache-config", "configMap": {"name": "shared-cache-lmcache-hybrid"}}
+    ]

@@ -251,11 +251,14 @@ def test_lmcache_config_matches_each_tier() -> None:
     assert "local_disk" not in lmcache_config(doc, "distributed")
 
 
-def test_lmcache_config_name_changes_with_its_content() -> None:
-    small = run(with_spec(SAMPLE, tiers=[LOCAL])).status["lmcacheConfigs"]["local"]
-    large = run(with_spec(SAMPLE, tiers=[{**LOCAL, "size": "20Gi"}])).status["lmcacheConfigs"]
-    assert small != large["local"]
-    assert small.startswith("shared-cache-lmcache-local-")
+def test_lmcache_config_keeps_its_name_and_reports_a_new_hash_when_its_content_changes() -> None:
+    # A stable name is updated in place (a renamed one would be deleted before the bound engines
+    # re-render); the hash in status is what rolls them.
+    small = run(with_spec(SAMPLE, tiers=[LOCAL])).status
+    large = run(with_spec(SAMPLE, tiers=[{**LOCAL, "size": "20Gi"}])).status
+    assert small["lmcacheConfigs"]["local"] == large["lmcacheConfigs"]["local"]
+    assert small["lmcacheConfigs"]["local"] == "shared-cache-lmcache-local"
+    assert small["lmcacheConfigHashes"]["local"] != large["lmcacheConfigHashes"]["local"]
 
 
 def test_lmcache_config_never_holds_the_password() -> None:

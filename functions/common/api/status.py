@@ -124,6 +124,9 @@ class TokenCacheStatus(SpecModel):
     lmcacheConfigs: dict[str, str] = Field(default_factory=dict)
     """ConfigMap with the LMCache configuration (key lmcache.yaml) per InferenceService
     cache.strategy this cache can serve (local, distributed, hybrid)."""
+    lmcacheConfigHashes: dict[str, str] = Field(default_factory=dict)
+    """Content hash of each lmcacheConfigs ConfigMap; bound engines put it in their pod template
+    so that a changed configuration rolls them."""
     capacity: CacheCapacity | None = None
     """Capacity per medium, each in the scope its name says."""
     prefixCacheBytes: int | None = None

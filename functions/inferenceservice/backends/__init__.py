@@ -57,6 +57,7 @@ class TierPlan:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     command: list[str] | None = None  # replaces the engine's command (it must exec it)
+    pod_annotations: dict[str, str] = field(default_factory=dict)
 
 
 Backend = Callable[[BackendInput], BackendPlan]

@@ -128,6 +128,8 @@ def tiers(inp: BackendInput, bound: BoundCache) -> TierPlan:
     plan.args.append(f"--kv-transfer-config={KV_TRANSFER}")
     plan.env.append({"name": "LMCACHE_CONFIG_FILE", "value": lmcache.CONFIG_FILE})
     plan.volumes.append({"name": "lmcache-config", "configMap": {"name": bound.lmcache_config}})
+    if bound.lmcache_config_hash:
+        plan.pod_annotations[lmcache.CONFIG_HASH_ANNOTATION] = bound.lmcache_config_hash
     plan.mounts.append(
         {"name": "lmcache-config", "mountPath": lmcache.CONFIG_DIR, "readOnly": True}
     )
