@@ -226,6 +226,11 @@ def install_packages(xp: Crossplane, registry: Registry) -> None:
         *(f"function/{fn}" for fn in FUNCTIONS), f"configuration/{CONFIGURATION}",
     )  # fmt: skip
     cp.kubectl("wait", "--for=condition=Established", "--timeout=120s", "xrd", "--all")
+    # Claims can be created once their XRD is also Offered (the claim CRD served).
+    xrds = json.loads(cp.kubectl("get", "xrd", "-o", "json").stdout)["items"]
+    offered = [f"xrd/{x['metadata']['name']}" for x in xrds if x["spec"].get("claimNames")]
+    if offered:
+        cp.kubectl("wait", "--for=condition=Offered", "--timeout=120s", *offered)
 
 
 def _has_active_revision(cp: ControlPlane, function: str) -> bool:
