@@ -31,6 +31,28 @@ def example(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((EXAMPLES / name).read_text()))
 
 
+def claim_metadata(claim: str, namespace: str, suffix: str = "x1y2z") -> dict[str, Any]:
+    """Metadata of the cluster-scoped v1 composite Crossplane creates for claim namespace/claim:
+    a generated name and the claim's labels."""
+    return {
+        "name": f"{claim}-{suffix}",
+        "labels": {
+            "crossplane.io/claim-name": claim,
+            "crossplane.io/claim-namespace": namespace,
+        },
+    }
+
+
+def claim_composite(doc: dict[str, Any], suffix: str = "x1y2z") -> dict[str, Any]:
+    """The claim `doc` as Crossplane's v1 composite (kind X<Kind>, cluster-scoped)."""
+    meta = doc["metadata"]
+    return {
+        **doc,
+        "kind": f"X{doc['kind']}",
+        "metadata": claim_metadata(meta["name"], meta.get("namespace", "default"), suffix),
+    }
+
+
 def with_spec(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """A copy of `doc` with dotted spec paths replaced: with_spec(d, **{"gpu.count": 1})."""
     out = copy.deepcopy(doc)

@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from functions.common import lmcache
-from tests.fnharness import example, run, with_spec
+from tests.fnharness import claim_composite, example, run, with_spec
 from tests.tokencache import rendered, upstream_lmcache
-from tests.unit.test_inferenceservice_cache import claim_xr, token_cache
+from tests.unit.test_inferenceservice_cache import token_cache
 
 SERVICE = example("llama-70b.yaml")
 
@@ -31,7 +31,7 @@ def lmcache_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def engine_env(strategy: str, secrets: dict[str, str]) -> dict[str, str]:
     """The engine container's environment for `strategy`, as the kubelet resolves it."""
-    res = run(claim_xr(with_spec(SERVICE, **{"cache.strategy": strategy})),
+    res = run(claim_composite(with_spec(SERVICE, **{"cache.strategy": strategy})),
               required={"tokencaches": [token_cache()]})  # fmt: skip
     assert res.fatal == [], res.fatal
     container = res.resources["deployment"]["spec"]["template"]["spec"]["containers"][0]
@@ -118,7 +118,7 @@ def test_the_resolved_redis_url_authenticates_against_the_rendered_redis(
 def test_the_engine_command_clears_its_disk_tier_then_runs_the_engine(tmp_path: Path) -> None:
     """LMCache never reads back chunk files of a previous engine container; the rendered command
     removes them and execs vLLM with its arguments (a stand-in `vllm` on PATH records them)."""
-    res = run(claim_xr(SERVICE), required={"tokencaches": [token_cache()]})
+    res = run(claim_composite(SERVICE), required={"tokencaches": [token_cache()]})
     container = res.resources["deployment"]["spec"]["template"]["spec"]["containers"][0]
     disk = tmp_path / "disk"
     (disk / "sub").mkdir(parents=True)

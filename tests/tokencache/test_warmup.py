@@ -14,10 +14,10 @@ import pytest
 from functions.tokencache.warmup import Plan, Target
 from functions.tokencache.warmupjob import COMMAND, PLAN_DIR
 from tests import procs
-from tests.fnharness import example, run, with_spec
+from tests.fnharness import claim_composite, example, run, with_spec
 from tests.procs import SIM_MODEL
 from tests.sidecar.procs import Metrics
-from tests.unit.test_tokencache import claim_xr, service
+from tests.unit.test_tokencache import service
 
 # Long enough for several 16-token KV blocks with the simulator's dummy tokenizer.
 SYSTEM = (
@@ -143,7 +143,8 @@ def test_plan_json_is_canonical() -> None:
 
 def test_the_rendered_job_warms_the_bound_service(tmp_path: Path, sims: list[procs.Sim]) -> None:
     sim = sims[0]
-    doc = with_spec(claim_xr(example("shared-cache.yaml")), **{"warmup.commonPrefixes": [SYSTEM]})
+    cache = claim_composite(example("shared-cache.yaml"), "tjcw2")
+    doc = with_spec(cache, **{"warmup.commonPrefixes": [SYSTEM]})
     res = run(doc, required={"inferenceservices": [service("llama", "shared-cache", 1, sim.base)]})
     assert res.fatal == []
     plan = res.resources["warmup-plan"]["data"]["plan.json"]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from tests.fnharness import example, run, with_spec
+from tests.fnharness import claim_metadata, example, run, with_spec
 
 SAMPLE = example("a100-pool.yaml")
 
@@ -231,13 +231,7 @@ def isvc(
     return {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "XInferenceService",
-        "metadata": {
-            "name": f"{name}-x1y2z",
-            "labels": {
-                "crossplane.io/claim-name": name,
-                "crossplane.io/claim-namespace": "team-a",
-            },
-        },
+        "metadata": claim_metadata(name, "team-a"),
         "spec": {"replicas": replicas, "gpu": {"poolRef": {"name": pool}}},
         "status": {"gpuResource": resource, "gpusPerReplica": per_replica},
     }

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from tests.fnharness import example, run, with_spec
+from tests.fnharness import claim_composite, claim_metadata, example, run, with_spec
 from tests.toolchain import ROOT
 
 SAMPLE = example("llama-70b.yaml")  # strategy hybrid, namespace default
@@ -28,13 +28,7 @@ def token_cache(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, 
     return {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "XTokenCache",
-        "metadata": {
-            "name": "shared-cache-tjcw2",
-            "labels": {
-                "crossplane.io/claim-name": "shared-cache",
-                "crossplane.io/claim-namespace": "default",
-            },
-        },
+        "metadata": claim_metadata("shared-cache", "default", "tjcw2"),
         "spec": {**CACHE_SPEC, **spec},
         "status": status if status is not None else cache_status(**spec),
     }
@@ -52,24 +46,8 @@ def test_the_example_clusters_token_caches_report_what_the_function_does() -> No
         assert cache["status"] == {k: reported[k] for k in cache["status"]}
 
 
-def claim_xr(doc: dict[str, Any]) -> dict[str, Any]:
-    """The claim as Crossplane's v1 composite (cluster-scoped XInferenceService)."""
-    name = doc["metadata"]["name"]
-    return {
-        **doc,
-        "kind": "XInferenceService",
-        "metadata": {
-            "name": f"{name}-x1y2z",
-            "labels": {
-                "crossplane.io/claim-name": name,
-                "crossplane.io/claim-namespace": doc["metadata"].get("namespace", "default"),
-            },
-        },
-    }
-
-
 def wired(doc: dict[str, Any], caches: list[dict[str, Any]], **kw: Any) -> Any:
-    return run(claim_xr(doc), required={"tokencaches": caches}, **kw)
+    return run(claim_composite(doc), required={"tokencaches": caches}, **kw)
 
 
 def engine(res: Any) -> dict[str, Any]:
@@ -249,7 +227,7 @@ def test_unservable_cache_requests_are_fatal(
 @pytest.mark.parametrize(
     ("xr", "kind", "labels", "namespace"),
     [
-        (claim_xr(SAMPLE), "XTokenCache", {"crossplane.io/claim-namespace": "default"}, ""),
+        (claim_composite(SAMPLE), "XTokenCache", {"crossplane.io/claim-namespace": "default"}, ""),
         (SAMPLE, "TokenCache", {}, "default"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from tests.fnharness import example, run, with_spec
+from tests.fnharness import claim_composite, claim_metadata, example, run, with_spec
 
 SAMPLE = example("shared-cache.yaml")
 
@@ -426,13 +426,7 @@ def service(
     return {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "XInferenceService",
-        "metadata": {
-            "name": f"{name}-x1y2z",
-            "labels": {
-                "crossplane.io/claim-name": name,
-                "crossplane.io/claim-namespace": "default",
-            },
-        },
+        "metadata": claim_metadata(name, "default"),
         "status": {
             "endpoint": endpoint or f"http://{name}.default.svc.cluster.local:8000",
             "servedModel": f"org/{name}",
@@ -442,22 +436,8 @@ def service(
     }
 
 
-def claim_xr(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **doc,
-        "kind": "XTokenCache",
-        "metadata": {
-            "name": "shared-cache-tjcw2",
-            "labels": {
-                "crossplane.io/claim-name": "shared-cache",
-                "crossplane.io/claim-namespace": "default",
-            },
-        },
-    }
-
-
 def warm(services: list[dict[str, Any]], doc: dict[str, Any] = SAMPLE) -> Any:
-    return run(claim_xr(doc), required={"inferenceservices": services})
+    return run(claim_composite(doc, "tjcw2"), required={"inferenceservices": services})
 
 
 def plan_of(res: Any) -> dict[str, Any]:
