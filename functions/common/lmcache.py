@@ -14,7 +14,6 @@ expansion; the file's `remote_url` is the same endpoint without it.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import yaml
@@ -112,14 +111,9 @@ CONFIG_HASH_ANNOTATION = "inference.ai/lmcache-config-hash"
 def config_name(base: str, strategy: str) -> str:
     """`<base>-<strategy>`: a stable name, updated in place. A name per content would be deleted
     by Crossplane as soon as the content changes, before the engines bound to it re-render, and
-    their new pods could not mount it meanwhile; engines roll over through `content_hash`."""
+    their new pods could not mount it meanwhile; engines roll over through its content digest
+    (status.lmcacheConfigHashes, pod annotation CONFIG_HASH_ANNOTATION)."""
     return f"{base}-{strategy}"
-
-
-def content_hash(text: str) -> str:
-    """What bound engines put in their pod template (status.lmcacheConfigHashes), so a changed
-    configuration rolls them (LMCache reads its file once, at start)."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def authenticated_url(url: str) -> str:

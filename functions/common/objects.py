@@ -20,12 +20,16 @@ def config_map(
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
+def content_digest(*config_maps: dict[str, Any]) -> str:
+    """A digest of the ConfigMaps' data: it changes whenever their content does."""
+    data = [cm["data"] for cm in config_maps]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def config_hash(*config_maps: dict[str, Any]) -> dict[str, str]:
     """Pod-template annotation that changes whenever the mounted configuration does.
 
     Engines read their config files once at start; without this a ConfigMap edit would never
     reach running pods, because the Deployment's template would not change.
     """
-    data = [cm["data"] for cm in config_maps]
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    return {CONFIG_HASH_ANNOTATION: digest}
+    return {CONFIG_HASH_ANNOTATION: content_digest(*config_maps)}

@@ -14,7 +14,7 @@ from functions.common.api.tokencache import Tier, TokenCacheSpec
 from functions.common.composer import Composed, CompositionFunction, Request
 from functions.common.kinds import TOKEN_CACHE
 from functions.common.meta import Owner
-from functions.common.objects import config_map
+from functions.common.objects import config_map, content_digest
 from functions.common.quantity import to_bytes
 from functions.common.readiness import is_ready
 from functions.tokencache import redis, warmupjob
@@ -134,9 +134,7 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     for strategy, cm in configs.items():
         resources[f"lmcache-{strategy}"] = cm
     status["lmcacheConfigs"] = {s: cm["metadata"]["name"] for s, cm in configs.items()}
-    status["lmcacheConfigHashes"] = {
-        s: lmcache.content_hash(cm["data"][lmcache.CONFIG_KEY]) for s, cm in configs.items()
-    }
+    status["lmcacheConfigHashes"] = {s: content_digest(cm) for s, cm in configs.items()}
     warnings += lmcache.warnings(spec.evictionPolicy, spec.tiers)
     if "local" in tiers and tiers["local"].hostPath is not None:
         warnings.append(
