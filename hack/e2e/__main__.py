@@ -16,13 +16,11 @@ from types import FrameType
 from hack.e2e.controlplane import (
     ControlPlaneError,
     add_nodes,
-    add_volumes,
     control_plane,
     install_third_party_crds,
     registry,
 )
-from hack.e2e.crossplane import crossplane, install_packages
-from hack.e2e.provider import provider_kubernetes
+from hack.e2e.crossplane import platform
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -70,11 +68,7 @@ def main() -> int:
                 print(f"registry: {reg.host} (plain HTTP)", flush=True)
             if args.crossplane:
                 install_third_party_crds(cp)
-                cp.namespace("gpu-operator")
-                stack.enter_context(provider_kubernetes(cp))
-                xp = stack.enter_context(crossplane(cp))
-                install_packages(xp, reg)
-                add_volumes(cp, 24)
+                stack.enter_context(platform(cp, reg))
                 procs = [*list(cp.procs), reg.proc]
                 print(f"crossplane ready in {time.monotonic() - start:.1f} s", flush=True)
             while all(proc.alive() for proc in procs):

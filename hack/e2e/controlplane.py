@@ -66,6 +66,12 @@ def pinned_versions() -> dict[str, str]:
     return out
 
 
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The status condition `kind` of an object (empty if absent)."""
+    conditions = obj.get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c.get("type") == kind), {})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -41,6 +41,7 @@ from hack.e2e.controlplane import (
     ControlPlane,
     ControlPlaneError,
     Registry,
+    add_volumes,
     binary,
     free_port,
     pinned_versions,
@@ -48,6 +49,7 @@ from hack.e2e.controlplane import (
     wait_until,
 )
 from hack.e2e.process import Proc
+from hack.e2e.provider import provider_kubernetes
 
 NAMESPACE = "crossplane-system"
 FUNCTIONS = ("function-inferenceservice", "function-gpupool", "function-tokencache")
@@ -189,6 +191,19 @@ def crossplane(cp: ControlPlane) -> Iterator[Crossplane]:
 
     wait_until(healthy, "crossplane core /readyz", procs, START_TIMEOUT)
     yield xp
+
+
+@contextlib.contextmanager
+def platform(cp: ControlPlane, registry: Registry, volumes: int = 40) -> Iterator[Crossplane]:
+    """Everything the claims need on `cp`: provider-kubernetes applying the GPUPools' Objects
+    (node labels, the GPU Operator's ConfigMaps in its namespace), Crossplane core with our
+    functions (mTLS), our packages installed from `registry`, and `volumes` static
+    PersistentVolumes for the claims' model stores and caches."""
+    cp.namespace("gpu-operator")  # where the GPU Operator runs; the pools' ConfigMaps go there
+    with provider_kubernetes(cp), crossplane(cp) as xp:
+        install_packages(xp, registry)
+        add_volumes(cp, volumes)
+        yield xp
 
 
 def _make(targets: list[str], variables: dict[str, str], env: dict[str, str]) -> None:

@@ -48,6 +48,7 @@ from hack.e2e.controlplane import (
     ControlPlane,
     ControlPlaneError,
     binary,
+    condition,
     free_port,
     pinned_versions,
     tools_bin,
@@ -154,12 +155,6 @@ def canary_object() -> dict[str, Any]:
             "providerConfigRef": {"name": PROVIDER_CONFIG},
         },
     }
-
-
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    """The status condition `kind` of an object (empty if absent)."""
-    conditions = obj.get("status", {}).get("conditions", [])
-    return next((c for c in conditions if c.get("type") == kind), {})
 
 
 def get_json(cp: ControlPlane, *args: str) -> dict[str, Any] | None:

@@ -5,16 +5,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from hack.e2e import crossplane
 from hack.e2e.controlplane import (
     ControlPlane,
     add_nodes,
-    add_volumes,
     control_plane,
     install_third_party_crds,
     registry,
 )
-from hack.e2e.crossplane import Crossplane, crossplane, install_packages
-from hack.e2e.provider import provider_kubernetes
+from hack.e2e.crossplane import Crossplane
 
 
 @pytest.fixture(scope="session")
@@ -35,17 +34,11 @@ def cluster() -> Iterator[ControlPlane]:
 def platform(
     cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Crossplane]:
-    """Crossplane core on `cluster`, our functions served with mTLS, and the three function
-    packages and the Configuration installed from a local registry with `crossplane xpkg
-    install`; provider-kubernetes applying the GPUPools' Objects (node labels, the GPU
-    Operator's ConfigMaps); static PersistentVolumes for the claims' model stores and caches."""
-    # The namespace the GPU Operator is installed in; the pools' ConfigMaps go there.
-    cluster.namespace("gpu-operator")
+    """hack/e2e's `platform` on `cluster`: provider-kubernetes, Crossplane core, our functions
+    served with mTLS, the three function packages and the Configuration installed from a local
+    registry with `crossplane xpkg install`, static PersistentVolumes."""
     with (
         registry(tmp_path_factory.mktemp("registry")) as reg,
-        provider_kubernetes(cluster),
-        crossplane(cluster) as xp,
+        crossplane.platform(cluster, reg) as xp,
     ):
-        install_packages(xp, reg)
-        add_volumes(cluster, 40)
         yield xp

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hack.e2e.controlplane import condition
 from hack.e2e.crossplane import CONFIGURATION, FUNCTIONS, Crossplane
 from tests.cli.test_validate import INVALID
 from tests.e2e import requires_e2e
@@ -112,13 +113,6 @@ def composite(xp: Crossplane, claim: Claim) -> dict[str, Any]:
     if not ref:
         return obj
     return dict(json.loads(xp.kubectl("get", resource(ref), ref["name"], "-o", "json")))
-
-
-def condition(obj: dict[str, Any], typ: str) -> dict[str, Any]:
-    for cond in obj.get("status", {}).get("conditions", []):
-        if cond["type"] == typ:
-            return dict(cond)
-    return {}
 
 
 def eventually(check: Callable[[], str], timeout: float = TIMEOUT) -> None:
