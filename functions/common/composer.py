@@ -19,29 +19,13 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from functions.common.api.base import SpecModel
+from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
 from functions.common.meta import Owner
+from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import is_ready
 
 S = TypeVar("S", bound=SpecModel)
-
-# Fields Crossplane itself adds to a composite's spec (v1 top level, v2 under spec.crossplane).
-CROSSPLANE_SPEC_FIELDS = frozenset(
-    {
-        "crossplane",
-        "claimRef",
-        "compositionRef",
-        "compositionRevisionRef",
-        "compositionRevisionSelector",
-        "compositionSelector",
-        "compositionUpdatePolicy",
-        "resourceRefs",
-        "writeConnectionSecretToRef",
-        "publishConnectionDetailsTo",
-        "environmentConfigRefs",
-    }
-)
 
 
 class ComposeError(Exception):
@@ -54,8 +38,10 @@ class Request(Generic[S]):
     spec: S
     observed: Mapping[str, dict[str, Any]]
     required: Mapping[str, list[dict[str, Any]]]
-    composite: Mapping[str, Any] = field(default_factory=dict)
-    """The observed composite as sent (e.g. to tell the v1 and v2 XR shapes apart)."""
+    form: Form = Form.V2
+    """The XRD form of the composite, which is also the form of its peers."""
+    created: str = ""
+    """The composite's metadata.creationTimestamp (RFC 3339; empty before it is created)."""
 
 
 @dataclass
@@ -65,33 +51,6 @@ class Composed:
     warnings: list[str] = field(default_factory=list)
     conditions: list[resource.Condition] = field(default_factory=list)
     requirements: list[Requirement] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """Resources the function asks Crossplane to fetch (delivered as required resources)."""
-
-    name: str
-    api_version: str
-    kind: str
-    match_labels: Mapping[str, str] | None = None
-    match_name: str | None = None
-    namespace: str | None = None
-
-
-def format_validation_error(err: ValidationError, prefix: str = "spec") -> str:
-    """One line per problem: `spec.gpu.sharing: Input should be 'exclusive', 'mig', ...`."""
-    lines = []
-    for problem in err.errors(include_url=False):
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"])
-        msg = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {msg}")
-    return "invalid spec: " + "; ".join(lines)
-
-
-def spec_of(composite: dict[str, Any]) -> dict[str, Any]:
-    spec = composite.get("spec") or {}
-    return {k: v for k, v in spec.items() if k not in CROSSPLANE_SPEC_FIELDS}
 
 
 SPEC_HONOURED = "SpecHonoured"
@@ -151,11 +110,25 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             for name, r in sorted(req.observed.resources.items())
         }
         required = required_resources(req)
+        created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
+        composing = Request(owner, spec, observed, required, form_of(self.kind, composite), created)
         try:
-            out = self.compose(Request(owner, spec, observed, required, composite))  # type: ignore[arg-type]
+            out = self.compose(composing)  # type: ignore[arg-type]
         except ComposeError as err:
             log.info("cannot compose", error=str(err))
             response.fatal(rsp, str(err))
+            return rsp
+        status = {**out.status, "warnings": sorted(set(out.warnings))}
+        try:
+            # The API server would silently prune a key the XRD does not declare.
+            self.kind.status.model_validate(status)
+        except ValidationError as err:
+            log.info("composed an invalid status", error=str(err))
+            response.fatal(
+                rsp,
+                "internal error: the composed status does not match the XRD's status schema: "
+                + format_validation_error(err, "status", heading=""),
+            )
             return rsp
 
         for name in sorted(out.resources):
@@ -173,7 +146,6 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                 match_labels=dict(want.match_labels) if want.match_labels else None,
                 namespace=want.namespace,
             )
-        status = {**out.status, "warnings": sorted(set(out.warnings))}
         resource.update_status(rsp.desired.composite, status)
         for message in sorted(set(out.warnings)):
             rsp.results.append(

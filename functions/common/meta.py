@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,23 @@ def child_name(base: str, suffix: str = "") -> str:
     return f"{head}-{digest}-{suffix}" if suffix else f"{head}-{digest}"
 
 
+def display_name(metadata: Mapping[str, Any]) -> str:
+    """The name users know a composite by: its claim's name (claims form), else its own."""
+    labels = metadata.get("labels") or {}
+    return str(
+        (labels.get(CLAIM_NAME) if isinstance(labels, Mapping) else None)
+        or metadata.get("name")
+        or ""
+    )
+
+
+def namespace_of(metadata: Mapping[str, Any]) -> str:
+    """A namespaced composite's namespace: its own (v2), else its claim's (claims form)."""
+    labels = metadata.get("labels") or {}
+    claim = labels.get(CLAIM_NAMESPACE) if isinstance(labels, Mapping) else None
+    return str(metadata.get("namespace") or claim or "default")
+
+
 @dataclass(frozen=True)
 class Owner:
     """Who the composed resources belong to.
@@ -45,12 +63,8 @@ class Owner:
     @classmethod
     def from_composite(cls, kind: Kind, composite: dict[str, Any]) -> Owner:
         metadata = composite.get("metadata", {})
-        labels = metadata.get("labels", {}) or {}
-        name = labels.get(CLAIM_NAME) or metadata.get("name") or kind.kind.lower()
-        namespace = None
-        if kind.namespaced:
-            namespace = metadata.get("namespace") or labels.get(CLAIM_NAMESPACE) or "default"
-        return cls(kind, name, namespace)
+        name = display_name(metadata) or kind.kind.lower()
+        return cls(kind, name, namespace_of(metadata) if kind.namespaced else None)
 
     def child(self, suffix: str = "") -> str:
         """Name of a composed object: the claim's name, plus a suffix, within 63 characters."""

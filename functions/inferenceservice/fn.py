@@ -7,9 +7,10 @@ from typing import Any
 
 from crossplane.function import resource
 
+from functions.common import peers
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
-from functions.common.kinds import INFERENCE_SERVICE
+from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.readiness import is_ready
 from functions.inferenceservice import (
     autoscaling,
@@ -182,12 +183,14 @@ def gpu_allocated(binding: pools.Binding | None) -> resource.Condition:
         )
     resource_name = binding.placement.resource
     capacity = binding.capacity.get(resource_name)
-    if capacity is not None and capacity.get("available", 0) < 0:
+    if capacity is not None and capacity.available < 0:
         return resource.Condition(
-            "GPUAllocated", "False", "PoolOvercommitted",
-            f"GPUPool {binding.pool} has {capacity.get('schedulable', 0)} {resource_name}; "
-            f"its services request {capacity.get('requested', 0)}",
-        )  # fmt: skip
+            "GPUAllocated",
+            "False",
+            "PoolOvercommitted",
+            f"GPUPool {binding.pool} has {capacity.schedulable} {resource_name}; "
+            f"its services request {capacity.requested}",
+        )
     return resource.Condition(
         "GPUAllocated", "True", "Bound",
         f"{binding.placement.devices} {resource_name} per replica from GPUPool {binding.pool}",
@@ -203,16 +206,21 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
     # Until Crossplane has fetched the pools (first call of a reconcile) the placement is
     # provisional; Crossplane calls again with them before it applies anything.
     binding = None
+    peer_warnings: list[str] = []
     if pools.POOLS in req.required:
-        binding = pools.bind(spec.gpu, placement, req.required[pools.POOLS])
+        found = peers.gpu_pools(req.required[pools.POOLS])
+        peer_warnings += found.warnings
+        binding = pools.bind(spec.gpu, placement, found.found)
         placement = binding.placement
-    requirements = [pools.REQUIREMENT]
+    requirements = [peers.composites(pools.POOLS, GPU_POOL, req.form)]
     bound = None
     cache_requirement = tokencache.requirement(req)
     if cache_requirement is not None:
         requirements.append(cache_requirement)
         if tokencache.TOKEN_CACHES in req.required:
-            bound = tokencache.bind(spec, owner.namespace, req.required[tokencache.TOKEN_CACHES])
+            caches = peers.token_caches(req.required[tokencache.TOKEN_CACHES])
+            peer_warnings += caches.warnings
+            bound = tokencache.bind(spec, owner.namespace, caches.found)
     inp = BackendInput(owner, spec, placement, bound)
     plan = BACKENDS[spec.backend](inp)
     store = modelstore.store(owner, spec)
@@ -250,6 +258,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         "readyReplicas": observed.get("status", {}).get("availableReplicas", 0),
     }
     warnings = [
+        *peer_warnings,
         *placement.warnings,
         *(binding.warnings if binding else ()),
         *plan.warnings,

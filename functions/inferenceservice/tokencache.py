@@ -9,14 +9,12 @@ with the password, the GPU prefix-cache budget and the LMCache ConfigMap per str
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from functions.common import lmcache
+from functions.common import lmcache, peers
 from functions.common.api.inferenceservice import InferenceServiceSpec
-from functions.common.api.tokencache import Tier
-from functions.common.composer import ComposeError, Request, Requirement
-from functions.common.kinds import API_VERSION, TOKEN_CACHE
-from functions.common.meta import CLAIM_NAME, CLAIM_NAMESPACE
+from functions.common.composer import ComposeError, Request
+from functions.common.kinds import TOKEN_CACHE
+from functions.common.peers import Requirement, TokenCachePeer
 from functions.common.quantity import to_bytes
 
 TOKEN_CACHES = "tokencaches"
@@ -57,33 +55,25 @@ def wanted(spec: InferenceServiceSpec) -> bool:
 
 
 def requirement(req: Request[InferenceServiceSpec]) -> Requirement | None:
-    """Which TokenCache composites to fetch; the claim form's composites are cluster-scoped."""
-    spec, owner = req.spec, req.owner
-    if not wanted(spec):
+    """The TokenCache composites of the service's namespace (or the one it names)."""
+    if not wanted(req.spec):
         return None
-    ref = spec.cache.tokenCacheRef
-    if str(req.composite.get("kind", "")).startswith("X"):  # Crossplane v1 claim form
-        labels = {CLAIM_NAMESPACE: owner.namespace or "default"}
-        if ref is not None:
-            labels[CLAIM_NAME] = ref.name
-        return Requirement(TOKEN_CACHES, API_VERSION, TOKEN_CACHE.composite_kind, labels)
-    return Requirement(
-        TOKEN_CACHES, API_VERSION, TOKEN_CACHE.kind,
-        match_name=ref.name if ref else None, namespace=owner.namespace,
-    )  # fmt: skip
-
-
-def display_name(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata", {})
-    return str((meta.get("labels") or {}).get(CLAIM_NAME) or meta.get("name"))
+    ref = req.spec.cache.tokenCacheRef
+    return peers.composites(
+        TOKEN_CACHES,
+        TOKEN_CACHE,
+        req.form,
+        namespace=req.owner.namespace or "default",
+        name=ref.name if ref else None,
+    )
 
 
 def bind(
-    spec: InferenceServiceSpec, namespace: str | None, found: list[dict[str, Any]]
+    spec: InferenceServiceSpec, namespace: str | None, found: tuple[TokenCachePeer, ...]
 ) -> BoundCache:
     ref = spec.cache.tokenCacheRef
     if ref is not None:
-        found = [c for c in found if display_name(c) == ref.name]
+        found = tuple(c for c in found if c.name == ref.name)
         if not found:
             raise ComposeError(
                 f"spec.cache.tokenCacheRef: TokenCache {ref.name} does not exist in namespace "
@@ -95,7 +85,7 @@ def bind(
             f"{namespace}; create one or set strategy prefix"
         )
     if len(found) > 1:
-        names = ", ".join(sorted(display_name(c) for c in found))
+        names = ", ".join(sorted(c.name for c in found))
         raise ComposeError(
             f"spec.cache.tokenCacheRef: namespace {namespace} has several TokenCaches ({names}); "
             "name one"
@@ -103,10 +93,9 @@ def bind(
     return describe(spec, found[0])
 
 
-def describe(spec: InferenceServiceSpec, cache: dict[str, Any]) -> BoundCache:
-    name = display_name(cache)
-    tiers = {t.get("type"): t for t in cache.get("spec", {}).get("tiers", [])}
-    status = cache.get("status", {})
+def describe(spec: InferenceServiceSpec, cache: TokenCachePeer) -> BoundCache:
+    name, status = cache.name, cache.status
+    tiers = {t.type: t for t in cache.spec.tiers}
     want = STRATEGY_TIERS[spec.cache.strategy]
     warnings = [
         f"cache.strategy {spec.cache.strategy}: TokenCache {name} has no {tier} tier"
@@ -115,32 +104,28 @@ def describe(spec: InferenceServiceSpec, cache: dict[str, Any]) -> BoundCache:
     local = redis = None
     waiting = None
     if "local" in want and "local" in tiers:
-        try:
-            t = Tier.model_validate(tiers["local"])
-        except ValueError as err:
-            raise ComposeError(f"TokenCache {name}: its local tier is invalid: {err}") from err
+        t = tiers["local"]
         local = LocalTier(to_bytes(t.size), t.storageClassName, t.hostPath)
     if "redis" in want and "redis" in tiers:
-        url, secret = status.get("redisURL"), status.get("redisSecret")
+        url, secret = status.redisURL, status.redisSecret
         if url and secret:
             host, _, port = url.removeprefix("redis://").partition(":")
-            key = status.get("redisSecretKey") or "password"  # older caches report no key
+            key = status.redisSecretKey or "password"  # older caches report no key
             redis = RedisTier(host, int(port or 6379), secret, key)
         else:
             waiting = f"TokenCache {name} has not reported its Redis endpoint yet"
     config = config_hash = None
     used = lmcache.strategy_for(want & set(tiers))
     if used is not None:
-        config = (status.get("lmcacheConfigs") or {}).get(used)
-        config_hash = (status.get("lmcacheConfigHashes") or {}).get(used)
+        config = status.lmcacheConfigs.get(used)
+        config_hash = status.lmcacheConfigHashes.get(used)
         if config is None:
             waiting = waiting or (
                 f"TokenCache {name} has not reported its LMCache configuration for {used} yet"
             )
-    prefix = status.get("prefixCacheBytes")
     return BoundCache(
         name,
-        int(prefix) if prefix else None,
+        status.prefixCacheBytes or None,
         local,
         redis,
         config,

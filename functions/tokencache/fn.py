@@ -9,7 +9,7 @@ from typing import Any
 
 from crossplane.function import resource
 
-from functions.common import lmcache
+from functions.common import lmcache, peers
 from functions.common.api.tokencache import Tier, TokenCacheSpec
 from functions.common.composer import Composed, CompositionFunction, Request
 from functions.common.kinds import TOKEN_CACHE
@@ -154,8 +154,9 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     requirements = []
     if spec.warmup.enabled:
         requirements.append(warmupjob.requirement(req))
-        services = list(req.required.get(warmupjob.SERVICES, []))
-        ready, waiting = warmupjob.targets(owner, services)
+        found = peers.inference_services(req.required.get(warmupjob.SERVICES, []))
+        warnings += found.warnings
+        ready, waiting = warmupjob.targets(owner, found.found)
         status["warmupTargets"] = [t.url for t in ready]
         status["warmupWaitingFor"] = waiting
         if ready:
@@ -163,14 +164,13 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
             resources.update(jobs)
             status["warmupJob"] = jobs["warmup"]["metadata"]["name"]
             # Through each service's Service: one replica per request gets the prefix.
-            for svc in services:
-                st = svc.get("status") or {}
-                if st.get("tokenCache") == owner.name and int(st.get("readyReplicas") or 0) > 1:
-                    replicas = int(st["readyReplicas"])
+            for svc in warmupjob.bound(owner, found.found):
+                replicas = svc.status.readyReplicas or 0
+                if replicas > 1:
                     warnings.append(
-                        f"warmup: InferenceService {warmupjob.display_name(svc)} has {replicas} "
-                        "replicas; each prefix warms the one its Service picks (the others "
-                        "reuse it through LMCache's shared tiers, if any, in whole "
+                        f"warmup: InferenceService {svc.name} has {replicas} replicas; each "
+                        "prefix warms the one its Service picks (the others reuse it through "
+                        "LMCache's shared tiers, if any, in whole "
                         f"{lmcache.CHUNK_SIZE}-token chunks)"
                     )
     return Composed(

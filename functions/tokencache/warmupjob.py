@@ -10,13 +10,16 @@ name changes, Crossplane deletes the old Job and creates the new one, which runs
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
+from functions.common import peers
 from functions.common.api.inferenceservice import SIDECAR_IMAGE
-from functions.common.composer import Request, Requirement
-from functions.common.kinds import API_VERSION, INFERENCE_SERVICE
-from functions.common.meta import CLAIM_NAME, CLAIM_NAMESPACE, Owner
+from functions.common.composer import Request
+from functions.common.kinds import INFERENCE_SERVICE
+from functions.common.meta import Owner
 from functions.common.objects import config_map
+from functions.common.peers import InferenceServicePeer, Requirement
 from functions.common.security import restricted
 from functions.tokencache.warmup import Plan, Target
 
@@ -29,31 +32,28 @@ USER = 65532  # the sidecar image's nonroot user
 
 
 def requirement(req: Request[Any]) -> Requirement:
-    """The namespace's InferenceServices (the claim form's composites are cluster-scoped)."""
-    namespace = req.owner.namespace or "default"
-    if str(req.composite.get("kind", "")).startswith("X"):
-        return Requirement(
-            SERVICES, API_VERSION, INFERENCE_SERVICE.composite_kind, {CLAIM_NAMESPACE: namespace}
-        )
-    return Requirement(SERVICES, API_VERSION, INFERENCE_SERVICE.kind, namespace=namespace)
+    """The InferenceServices of the cache's namespace."""
+    return peers.composites(
+        SERVICES, INFERENCE_SERVICE, req.form, namespace=req.owner.namespace or "default"
+    )
 
 
-def display_name(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata", {})
-    return str((meta.get("labels") or {}).get(CLAIM_NAME) or meta.get("name"))
+def bound(owner: Owner, services: Iterable[InferenceServicePeer]) -> list[InferenceServicePeer]:
+    """The services the InferenceService function bound to this cache (status.tokenCache)."""
+    return [s for s in services if s.status.tokenCache == owner.name]
 
 
-def targets(owner: Owner, services: list[dict[str, Any]]) -> tuple[list[Target], list[str]]:
+def targets(
+    owner: Owner, services: Iterable[InferenceServicePeer]
+) -> tuple[list[Target], list[str]]:
     """Ready services bound to this cache, and those bound but not ready (by name)."""
     ready, waiting = [], []
-    for svc in sorted(services, key=display_name):
-        status = svc.get("status") or {}
-        if status.get("tokenCache") != owner.name:
-            continue
-        if status.get("endpoint") and status.get("servedModel") and status.get("readyReplicas"):
-            ready.append(Target(str(status["endpoint"]).rstrip("/"), str(status["servedModel"])))
+    for svc in sorted(bound(owner, services), key=lambda s: s.name):
+        status = svc.status
+        if status.endpoint and status.servedModel and status.readyReplicas:
+            ready.append(Target(status.endpoint.rstrip("/"), status.servedModel))
         else:
-            waiting.append(display_name(svc))
+            waiting.append(svc.name)
     return sorted(set(ready), key=lambda t: (t.url, t.model)), waiting
 
 

@@ -232,7 +232,11 @@ def isvc(
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "XInferenceService",
         "metadata": claim_metadata(name, "team-a"),
-        "spec": {"replicas": replicas, "gpu": {"poolRef": {"name": pool}}},
+        "spec": {
+            "model": {"name": f"org/{name}"},
+            "replicas": replicas,
+            "gpu": {"poolRef": {"name": pool}},
+        },
         "status": {"gpuResource": resource, "gpusPerReplica": per_replica},
     }
 

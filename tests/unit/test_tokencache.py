@@ -427,6 +427,7 @@ def service(
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "XInferenceService",
         "metadata": claim_metadata(name, "default"),
+        "spec": {"model": {"name": f"org/{name}"}},
         "status": {
             "endpoint": endpoint or f"http://{name}.default.svc.cluster.local:8000",
             "servedModel": f"org/{name}",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -75,3 +75,19 @@ class SecretKeyRef(SpecModel):
     """Name of the Secret in the same namespace."""
     key: str = "token"
     """Key in the Secret that holds the value."""
+
+
+def format_validation_error(
+    err: ValidationError, prefix: str = "spec", heading: str = "invalid spec: "
+) -> str:
+    """One clause per problem: `spec.gpu.sharing: Input should be 'exclusive', 'mig', ...`.
+
+    Built from pydantic's messages only (never the offending input's repr), so the same input
+    gives the same text in every process.
+    """
+    lines = []
+    for problem in err.errors(include_url=False, include_input=False):
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"])
+        msg = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {msg}")
+    return heading + "; ".join(lines)

@@ -1,0 +1,187 @@
+"""MIG planning for a pool: one layout per GPU model of its nodes, on the fewest GPUs.
+
+`mig.solve` finds the layouts; this module applies the pool's spec to them (profile counts per
+node, the leftover policy for unused GPUs), checks that every node has GPUs enough, names each
+model's mig-parted configuration after its content and reports the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crossplane.function import resource
+
+from functions.common.api.gpupool import GPUPoolSpec
+from functions.common.composer import ComposeError
+from functions.common.gpus import GPUModel, models_with_profiles
+from functions.gpupool import mig
+from functions.gpupool.nodes import Node, listed
+
+
+def digest(obj: Any) -> str:
+    """Six hex digits of the content: in a config name, a changed layout gets a new name, so
+    the label changes and mig-manager / the device plugin's config-manager act on it (neither
+    watches ConfigMap content)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
+
+
+def label_value(*parts: str) -> str:
+    """`a-b` as a label value (at most 63 characters; longer ones end in a hash)."""
+    joined = "-".join(parts)
+    return joined if len(joined) <= 63 else resource.child_name(*parts)
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    model: GPUModel
+    plan: mig.Plan
+    config_name: str
+    gpus: tuple[dict[str, int], ...]
+    """Layout per GPU index, leftover policy applied ({} = MIG disabled, whole GPU)."""
+    nodes: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class MigPlan:
+    """The pool's MIG plan: per model, and what follows from it."""
+
+    models: dict[GPUModel, ModelPlan]
+    resources: list[str]
+    """MIG resource names the planned GPUs expose (fill may add instances of any profile)."""
+    node_config: dict[str, str]
+    """Node name -> mig-parted config name it must select."""
+    status: dict[str, Any] = field(default_factory=dict)
+    """status.migPlans."""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def layouts(self) -> dict[str, tuple[GPUModel, list[dict[str, int]]]]:
+        """mig-parted config name -> (model, layout per GPU index)."""
+        return {p.config_name: (p.model, list(p.gpus)) for p in self.models.values()}
+
+
+def profile_counts(spec: GPUPoolSpec) -> dict[str, int]:
+    counts = {p.name: p.count for p in spec.sharing.profiles}
+    if len(counts) != len(spec.sharing.profiles):
+        raise ComposeError("spec.sharing.profiles: each MIG profile may be listed once")
+    return counts
+
+
+def describe(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} x{c}" for n, c in sorted(counts.items()))
+
+
+def with_leftover(
+    spec: GPUPoolSpec, model: GPUModel, plan: mig.Plan, gpus: int
+) -> tuple[dict[str, int], ...]:
+    """The planned layouts, then the unused GPUs of a `gpus`-GPU node per spec.sharing.leftover."""
+    policy = spec.sharing.leftover or "whole"
+    used = list(plan.gpus)
+    if policy == "fill":
+        names = [p.name for p in spec.sharing.profiles]
+        used = [mig.fill(model, layout, names) for layout in used]
+        spare = mig.fill(model, {}, names)
+    elif policy == "balanced":
+        spare = model.balanced
+    else:
+        spare = {}
+    return (*used, *[spare] * max(0, gpus - len(used)))
+
+
+def plan_model(spec: GPUPoolSpec, name: str, model: GPUModel, nodes: tuple[Node, ...]) -> ModelPlan:
+    counts = profile_counts(spec)
+    try:
+        plan = mig.solve(model, counts)
+    except ValueError as err:
+        where = f" (nodes {listed(n.name for n in nodes)})" if nodes else ""
+        raise ComposeError(f"spec.sharing.profiles: {err}{where}") from err
+    per_node = max((n.gpus or 0 for n in nodes), default=len(plan))
+    too_small = [n for n in nodes if n.gpus is not None and n.gpus < len(plan)]
+    if too_small:
+        smallest = min(n.gpus or 0 for n in too_small)
+        fit = mig.max_counts(model, counts, smallest)
+        instead = ", ".join(f"{p} x{c}" for p, c in fit.items() if c < counts[p])
+        raise ComposeError(
+            f"spec.sharing.profiles: {describe(counts)} per node needs {len(plan)} "
+            f"{model.key} GPUs, but node(s) {listed(n.name for n in too_small)} have "
+            f"{smallest}; what fits on {smallest} (each profile alone reduced, the others "
+            f"kept): {instead}"
+        )
+    gpus = with_leftover(spec, model, plan, per_node)
+    return ModelPlan(
+        model, plan, label_value(name, model.key, digest([model.device_ids, gpus])), gpus, nodes
+    )
+
+
+def model_plans(spec: GPUPoolSpec, name: str, nodes: list[Node]) -> list[ModelPlan]:
+    """One plan per GPU model of the nodes, or, before any node is known, per model that offers
+    every requested profile."""
+    counts = profile_counts(spec)
+    if not nodes:
+        models = models_with_profiles(tuple(counts))
+        if not models:
+            raise ComposeError(
+                "spec.sharing.profiles: no MIG-capable GPU offers all of "
+                f"{', '.join(sorted(counts))}; profile names are per GPU model (e.g. 3g.40gb "
+                "on A100-80GB/H100-80GB, 3g.20gb on A100-40GB)"
+            )
+        return [plan_model(spec, name, m, ()) for m in models]
+    by_model: dict[GPUModel, list[Node]] = {}
+    for node in nodes:
+        if node.model is None or node.gpus is None:
+            continue
+        if not node.model.mig_capable:
+            raise ComposeError(
+                f"spec.sharing.mode: node {node.name} has {node.product} ({node.model.key}), "
+                "which does not support MIG; narrow spec.nodeSelector to MIG-capable nodes "
+                f"or use mode exclusive, mps or timeslice"
+            )
+        missing = sorted(n for n in counts if node.model.profile(n) is None)
+        if missing:
+            offered = ", ".join(p.name for p in node.model.profiles)
+            raise ComposeError(
+                f"spec.sharing.profiles: {', '.join(missing)} does not exist on node "
+                f"{node.name}'s {node.model.key} (profiles there: {offered})"
+            )
+        by_model.setdefault(node.model, []).append(node)
+    return [
+        plan_model(spec, name, model, tuple(group))
+        for model, group in sorted(by_model.items(), key=lambda kv: kv[0].key)
+    ]
+
+
+def plan_mig(spec: GPUPoolSpec, name: str, wired: list[Node]) -> MigPlan:
+    """The MIG plan of pool `name` for its wired nodes; ComposeError naming the field when the
+    request cannot be met."""
+    plans = model_plans(spec, name, wired)
+    by_model = {p.model: p for p in plans}
+    status = {
+        p.model.key: {
+            "configName": p.config_name,
+            "gpusUsed": len(p.plan),
+            "optimal": p.plan.optimal,
+            **({"nodes": len(p.nodes), "gpusPerNode": len(p.gpus)} if p.nodes else {}),
+        }
+        for p in plans
+    }
+    warnings = tuple(
+        f"MIG plan for {p.model.key} uses {len(p.plan)} GPUs per node; the exact search hit its "
+        f"step limit, so fewer may be possible (lower bound {p.plan.lower_bound})"
+        for p in plans
+        if not p.plan.optimal
+    )
+    resources = sorted(
+        {
+            profile.resource_name
+            for p in plans
+            for layout in p.gpus
+            for profile in map(p.model.profile, layout)
+            if profile is not None
+        }
+    )
+    node_config = {x.name: by_model[x.model].config_name for x in wired if x.model}
+    return MigPlan(by_model, resources, node_config, status, warnings)
