@@ -23,7 +23,7 @@ from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
 from functions.common.meta import Owner
 from functions.common.peers import Form, Requirement, form_of, spec_of
-from functions.common.readiness import is_ready
+from functions.common.readiness import Cluster, is_ready
 
 S = TypeVar("S", bound=SpecModel)
 
@@ -51,6 +51,8 @@ class Composed:
     warnings: list[str] = field(default_factory=list)
     conditions: list[resource.Condition] = field(default_factory=list)
     requirements: list[Requirement] = field(default_factory=list)
+    cluster: Cluster = field(default_factory=Cluster)
+    """Cluster facts the composed resources' readiness depends on (e.g. StorageClasses)."""
 
 
 SPEC_HONOURED = "SpecHonoured"
@@ -134,7 +136,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         for name in sorted(out.resources):
             desired = rsp.desired.resources[name]
             resource.update(desired, out.resources[name])
-            if is_ready(observed.get(name)):
+            if is_ready(observed.get(name), out.cluster):
                 desired.ready = fnv1.READY_TRUE
         for want in out.requirements:
             response.require_resources(

@@ -1,59 +1,120 @@
-"""When is an observed composed resource ready? Crossplane never infers it for us."""
+"""When is an observed composed resource ready? Crossplane never infers it for us.
+
+One rule per kind (`RULES`): ready means serving what was asked, not merely created. A kind
+without a rule (Service, ConfigMap, Secret, PodDisruptionBudget, ...) has no status to wait for
+and is ready once it exists. Crossplane managed resources (provider-kubernetes Objects) follow
+their provider's Ready condition.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
-def _condition(obj: dict[str, Any], typ: str) -> str | None:
-    for cond in obj.get("status", {}).get("conditions", []) or []:
-        if cond.get("type") == typ:
+
+@dataclass(frozen=True)
+class Cluster:
+    """What an object's readiness may depend on besides the object itself."""
+
+    delayed_binding: frozenset[str] = frozenset()
+    """StorageClasses with volumeBindingMode WaitForFirstConsumer."""
+    default_class: str | None = None
+    """The StorageClass a claim without storageClassName gets."""
+
+
+def storage_classes(objs: Iterable[Mapping[str, Any]]) -> Cluster:
+    """The binding facts of the cluster's StorageClasses (as required resources)."""
+    delayed, defaults = set(), []
+    for sc in objs:
+        meta = _dict(sc.get("metadata"))
+        name = str(meta.get("name") or "")
+        if sc.get("volumeBindingMode") == "WaitForFirstConsumer":
+            delayed.add(name)
+        if _dict(meta.get("annotations")).get(DEFAULT_CLASS_ANNOTATION) == "true":
+            defaults.append((str(meta.get("creationTimestamp") or ""), name))
+    # With several default classes the API server gives new claims the newest.
+    return Cluster(frozenset(delayed), max(defaults)[1] if defaults else None)
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any, default: float = 0) -> float:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def condition(obj: Mapping[str, Any], typ: str) -> str | None:
+    conditions = _dict(obj.get("status")).get("conditions")
+    for cond in conditions if isinstance(conditions, list) else []:
+        if isinstance(cond, Mapping) and cond.get("type") == typ:
             return str(cond.get("status"))
     return None
 
 
-def _current(obj: dict[str, Any]) -> bool:
-    generation = obj.get("metadata", {}).get("generation")
-    observed = obj.get("status", {}).get("observedGeneration")
-    return generation is None or observed is None or observed >= generation
+def current(obj: Mapping[str, Any]) -> bool:
+    """Whether the controller has seen the latest spec (status.observedGeneration)."""
+    generation = _dict(obj.get("metadata")).get("generation")
+    observed = _dict(obj.get("status")).get("observedGeneration")
+    if generation is None or observed is None:
+        return True
+    return _number(observed) >= _number(generation)
 
 
-def is_ready(observed: dict[str, Any] | None) -> bool:
-    """Ready means serving what was asked, not merely created."""
+def deployment(obj: Mapping[str, Any], _: Cluster) -> bool:
+    want = _number(_dict(obj.get("spec")).get("replicas"), 1)
+    return (
+        current(obj)
+        and _number(_dict(obj.get("status")).get("availableReplicas")) >= want
+        and (want == 0 or condition(obj, "Available") == "True")
+    )
+
+
+def stateful_set(obj: Mapping[str, Any], _: Cluster) -> bool:
+    want = _number(_dict(obj.get("spec")).get("replicas"), 1)
+    return current(obj) and _number(_dict(obj.get("status")).get("readyReplicas")) >= want
+
+
+def job(obj: Mapping[str, Any], _: Cluster) -> bool:
+    return condition(obj, "Complete") == "True"
+
+
+def ready_condition(obj: Mapping[str, Any], _: Cluster) -> bool:
+    return condition(obj, "Ready") == "True"
+
+
+def persistent_volume_claim(obj: Mapping[str, Any], cluster: Cluster) -> bool:
+    """Bound; or Pending on a class that binds only once a pod uses the claim (that is not a
+    fault: the pod that will use it is composed beside it)."""
+    phase = _dict(obj.get("status")).get("phase")
+    if phase == "Bound":
+        return True
+    if phase != "Pending":
+        return False
+    storage_class = _dict(obj.get("spec")).get("storageClassName") or cluster.default_class
+    return storage_class in cluster.delayed_binding
+
+
+Rule = Callable[[Mapping[str, Any], Cluster], bool]
+RULES: Mapping[str, Rule] = {
+    "Deployment": deployment,
+    "StatefulSet": stateful_set,
+    "Job": job,
+    "PersistentVolumeClaim": persistent_volume_claim,
+    "ScaledObject": ready_condition,
+}
+MANAGED_API_GROUPS = ("kubernetes.crossplane.io/",)
+"""Crossplane managed resources (provider-kubernetes Objects) report Ready once the provider has
+applied and observed them; until then they only exist as a request."""
+
+
+def is_ready(observed: Mapping[str, Any] | None, cluster: Cluster = Cluster()) -> bool:
     if not observed:
         return False
-    kind = observed.get("kind")
-    spec = observed.get("spec", {})
-    status = observed.get("status", {})
-    if kind == "Deployment":
-        want = spec.get("replicas", 1)
-        return (
-            _current(observed)
-            and status.get("availableReplicas", 0) >= want
-            and (want == 0 or _condition(observed, "Available") == "True")
-        )
-    if kind == "StatefulSet":
-        want = spec.get("replicas", 1)
-        return _current(observed) and status.get("readyReplicas", 0) >= want
-    if kind == "ScaledObject" or _managed(observed):
-        return _condition(observed, "Ready") == "True"
-    if kind == "Job":
-        return _condition(observed, "Complete") == "True"
-    if kind == "PersistentVolumeClaim":
-        return (
-            status.get("phase") == "Bound" or "volumeName" in spec or _wait_for_consumer(observed)
-        )
-    # Objects with no status to wait for (Services, ConfigMaps, Secrets, PDBs, ...) are ready
-    # once they exist.
-    return True
-
-
-def _managed(obj: dict[str, Any]) -> bool:
-    # Crossplane managed resources (provider-kubernetes Objects) report Ready once the provider
-    # has applied and observed them; until then they only exist as a request.
-    return str(obj.get("apiVersion", "")).startswith("kubernetes.crossplane.io/")
-
-
-def _wait_for_consumer(pvc: dict[str, Any]) -> bool:
-    # WaitForFirstConsumer claims stay Pending until a pod uses them; that is not a fault.
-    return bool(pvc.get("status", {}).get("phase") == "Pending")
+    if str(observed.get("apiVersion", "")).startswith(MANAGED_API_GROUPS):
+        return ready_condition(observed, cluster)
+    rule = RULES.get(str(observed.get("kind")))
+    return rule(observed, cluster) if rule else True

@@ -16,7 +16,7 @@ from typing import Any
 from functions.common.api.inferenceservice import Autoscaling
 from functions.common.meta import Owner
 from functions.common.quantity import duration_seconds
-from functions.inferenceservice.backends import EngineMetrics
+from functions.inferenceservice.backends.base import EngineMetrics
 from functions.inferenceservice.monitoring import SERVICE_LABEL
 from functions.inferenceservice.placement import Placement
 

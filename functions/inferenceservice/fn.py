@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from crossplane.function import resource
@@ -11,7 +10,7 @@ from functions.common import peers
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
-from functions.common.readiness import is_ready
+from functions.common.readiness import Cluster, is_ready, storage_classes
 from functions.inferenceservice import (
     autoscaling,
     modelstore,
@@ -20,27 +19,10 @@ from functions.inferenceservice import (
     sidecar,
     tokencache,
 )
-from functions.inferenceservice.backends import (
-    Backend,
-    BackendInput,
-    BackendPlan,
-    TierPlan,
-    tensorrt_llm,
-    triton,
-    vllm,
-)
+from functions.inferenceservice.backends import ENGINES
+from functions.inferenceservice.backends.base import BackendInput, BackendPlan, TierPlan
 from functions.inferenceservice.placement import Placement, place
 
-BACKENDS: dict[str, Backend] = {
-    "vllm": vllm.plan,
-    "triton": triton.plan,
-    "tensorrt-llm": tensorrt_llm.plan,
-}
-TIERS: dict[str, Callable[[BackendInput, tokencache.BoundCache], TierPlan]] = {
-    "vllm": vllm.tiers,
-    "triton": triton.tiers,
-    "tensorrt-llm": tensorrt_llm.tiers,
-}
 COMPONENT = "inference-server"
 
 
@@ -222,9 +204,10 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
             peer_warnings += caches.warnings
             bound = tokencache.bind(spec, owner.namespace, caches.found)
     inp = BackendInput(owner, spec, placement, bound)
-    plan = BACKENDS[spec.backend](inp)
+    engine = ENGINES[spec.backend]
+    plan = engine.plan(inp)
     store = modelstore.store(owner, spec)
-    tiers = TIERS[spec.backend](inp, bound) if bound else TierPlan()
+    tiers = engine.tiers(inp, bound) if bound else TierPlan()
     resources: dict[str, dict[str, Any]] = {
         "deployment": deployment(req, placement, plan, store, tiers),
         "service": service(req, plan.service_ports),
@@ -238,7 +221,10 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         ),
         **plan.resources,
     }
+    cluster = Cluster()
     if store is not None:
+        requirements.append(modelstore.STORAGE_CLASS_REQUIREMENT)
+        cluster = storage_classes(req.required.get(modelstore.STORAGE_CLASSES, []))
         resources["model-volume"] = modelstore.claim(owner, spec, store)
         resources["model-download"] = modelstore.download_job(owner, spec, store, plan.container)
     scaling, scaling_warnings = autoscaler(req, placement, plan)
@@ -273,6 +259,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         warnings=warnings,
         conditions=[backend_ready(req, store), gpu_allocated(binding), cache_ready(spec, bound)],
         requirements=requirements,
+        cluster=cluster,
     )
 
 

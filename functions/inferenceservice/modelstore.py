@@ -13,9 +13,13 @@ from typing import Any
 
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.meta import Owner
+from functions.common.peers import Requirement
 from functions.inferenceservice import pod
 
 COMPONENT = "model-download"
+STORAGE_CLASSES = "storageclasses"
+# The model claim's readiness depends on its class's volumeBindingMode (readiness.py).
+STORAGE_CLASS_REQUIREMENT = Requirement(STORAGE_CLASSES, "storage.k8s.io/v1", "StorageClass")
 MARKER_DIR = f"{pod.MODEL_CACHE_PATH}/.inference-ai"
 
 DOWNLOAD = """\

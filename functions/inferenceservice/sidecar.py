@@ -14,7 +14,7 @@ from functions.common.composer import ComposeError
 from functions.common.probes import http_get
 from functions.common.quantity import to_bytes
 from functions.common.security import restricted
-from functions.inferenceservice.backends import BackendPlan
+from functions.inferenceservice.backends.base import BackendPlan
 
 RUN_AS = 65532  # the image's nonroot user
 METRICS_PORT_NAME = "sidecar-metrics"

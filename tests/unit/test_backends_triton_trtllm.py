@@ -11,8 +11,8 @@ import yaml
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.kinds import INFERENCE_SERVICE
 from functions.common.meta import Owner
-from functions.inferenceservice import fn
-from functions.inferenceservice.backends import BackendInput, BackendPlan, tensorrt_llm, triton
+from functions.inferenceservice.backends import ENGINES, tensorrt_llm, triton
+from functions.inferenceservice.backends.base import BackendInput, BackendPlan
 from functions.inferenceservice.placement import place
 from tests.fnharness import run
 
@@ -396,7 +396,7 @@ def composite(backend: str) -> dict[str, Any]:
 def test_composition_renders_config_map_beside_deployment(
     backend: str, extra: str, endpoint: str
 ) -> None:
-    assert fn.BACKENDS[backend] in (triton.plan, tensorrt_llm.plan)
+    assert ENGINES[backend] in (triton, tensorrt_llm)
     res = run(composite(backend))
     assert res.fatal == []
     assert extra in res.resources

@@ -174,6 +174,25 @@ def test_weights_download_once_into_a_shared_volume() -> None:
     } in pod["volumes"]
 
 
+@pytest.mark.parametrize(
+    ("binding_mode", "ready"), [("WaitForFirstConsumer", True), ("Immediate", False)]
+)
+def test_a_pending_model_volume_is_ready_when_its_class_waits_for_the_download_job(
+    binding_mode: str, ready: bool
+) -> None:
+    doc = with_spec(SAMPLE, **{"model.storage": {"storageClassName": "fast"}})
+    assert run(doc).raw.requirements.resources["storageclasses"].kind == "StorageClass"
+    claim = {**run(doc).resources["model-volume"], "status": {"phase": "Pending"}}
+    fast = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": "fast"},
+        "volumeBindingMode": binding_mode,
+    }
+    res = run(doc, observed={"model-volume": claim}, required={"storageclasses": [fast]})
+    assert res.ready["model-volume"] is ready
+
+
 def test_a_new_revision_downloads_again() -> None:
     first = run(SAMPLE).resources["model-download"]["metadata"]["name"]
     second = run(with_spec(SAMPLE, **{"model.revision": "main"})).resources["model-download"]
@@ -181,7 +200,9 @@ def test_a_new_revision_downloads_again() -> None:
 
 
 def test_without_storage_each_replica_downloads_itself() -> None:
-    res = run(with_spec(SAMPLE, **{"model.storage": {"enabled": False}})).resources
+    result = run(with_spec(SAMPLE, **{"model.storage": {"enabled": False}}))
+    assert "storageclasses" not in result.raw.requirements.resources
+    res = result.resources
     assert "model-volume" not in res
     assert "model-download" not in res
     pod = res["deployment"]["spec"]["template"]["spec"]

@@ -13,7 +13,12 @@ from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
+from functions.inferenceservice.backends.base import (
+    BackendInput,
+    BackendPlan,
+    EngineMetrics,
+    TierPlan,
+)
 from functions.inferenceservice.tokencache import BoundCache
 
 # NGC release images are tagged with the bare package version (PyPI tensorrt-llm 1.2.1).

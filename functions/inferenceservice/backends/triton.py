@@ -16,7 +16,12 @@ from functions.common.objects import config_hash, config_map
 from functions.common.probes import serving_probes
 from functions.common.quantity import to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
+from functions.inferenceservice.backends.base import (
+    BackendInput,
+    BackendPlan,
+    EngineMetrics,
+    TierPlan,
+)
 from functions.inferenceservice.tokencache import BoundCache
 
 # NGC tags are <yy.mm>: 26.08 is Triton 2.72.0 with vLLM 0.27.1 (server r26.08 TRITON_VERSION and

@@ -8,7 +8,12 @@ from functions.common import lmcache
 from functions.common.probes import serving_probes
 from functions.common.quantity import format_bytes, to_bytes
 from functions.inferenceservice import pod
-from functions.inferenceservice.backends import BackendInput, BackendPlan, EngineMetrics, TierPlan
+from functions.inferenceservice.backends.base import (
+    BackendInput,
+    BackendPlan,
+    EngineMetrics,
+    TierPlan,
+)
 from functions.inferenceservice.tokencache import BoundCache, LocalTier
 
 IMAGE = "vllm/vllm-openai:v0.33.0"
