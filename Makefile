@@ -100,7 +100,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy hack/render.py
-	$(VENV)/bin/mypy hack/gpu-check.py
+	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 
 .PHONY: test
@@ -140,7 +140,7 @@ bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis a
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test
 	UV_PROJECT_ENVIRONMENT=$(VENV) "$(UV)" run --frozen --no-sync --with 'pulp==3.3.2' \
-	  python -m functions.gpupool.bench $(BENCH_ARGS)
+	  python -m tests.gpupool.bench $(BENCH_ARGS)
 
 ##@ Packaging
 

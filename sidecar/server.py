@@ -86,9 +86,12 @@ def _server_class(host: str) -> type[ThreadingHTTPServer]:
 
 class Servers:
     def __init__(
-        self, metrics_address: str, health_address: str, registry: CollectorRegistry,
+        self,
+        metrics_address: str,
+        health_address: str,
+        registry: CollectorRegistry,
         alive: Callable[[], bool] | None = None,
-    ):  # fmt: skip
+    ):
         self.health = Health(alive)
         host, port = parse_bind_address(health_address)
         self._health_server = _server_class(host)((host, port), _handler(self.health))

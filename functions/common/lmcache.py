@@ -68,9 +68,11 @@ def gib(n: int) -> float:
 
 
 def config(
-    policy: EvictionPolicy, local: Tier | None = None, redis: Tier | None = None,
+    policy: EvictionPolicy,
+    local: Tier | None = None,
+    redis: Tier | None = None,
     redis_url: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The LMCache configuration for an engine using `local` and/or `redis`."""
     cfg: dict[str, Any] = {
         "chunk_size": CHUNK_SIZE,

@@ -15,27 +15,30 @@ MPS_ROOT = "/run/nvidia/mps"
 
 
 def replicas(spec: GPUPoolSpec) -> tuple[int, list[str]]:
-    """Whole replicas per device from the oversubscription ratio (the plugin needs >= 2)."""
+    """Shares per device (the plugin's `replicas`) from the oversubscription ratio (>= 2)."""
     if not spec.oversubscription.enabled:
         return 2, []
     ratio = Decimal(spec.oversubscription.ratio)
-    n = max(2, int(ratio.to_integral_value(rounding=ROUND_HALF_UP)))
+    shares = max(2, int(ratio.to_integral_value(rounding=ROUND_HALF_UP)))
     warnings = []
-    if Decimal(n) != ratio:
+    if Decimal(shares) != ratio:
         warnings.append(
             f"oversubscription.ratio {spec.oversubscription.ratio}: the device plugin shares "
-            f"each device a whole number of times (at least 2), so it advertises {n} replicas "
-            f"per device (effective ratio {n})"
+            f"each device a whole number of times (at least 2), so it advertises {shares} "
+            f"replicas per device (effective ratio {shares})"
         )
-    if spec.sharing.mode == "mps" and n > MPS_MAX_REPLICAS:
+    if spec.sharing.mode == "mps" and shares > MPS_MAX_REPLICAS:
         raise ValueError(
             f"spec.oversubscription.ratio: MPS allows at most {MPS_MAX_REPLICAS} clients per GPU; "
-            f"{spec.oversubscription.ratio} asks for {n}"
+            f"{spec.oversubscription.ratio} asks for {shares}"
         )
-    return n, warnings
+    return shares, warnings
 
 
-def device_plugin_config(spec: GPUPoolSpec, mig_resources: list[str], n: int) -> dict[str, Any]:
+def device_plugin_config(
+    spec: GPUPoolSpec, mig_resources: list[str], shares: int
+) -> dict[str, Any]:
+    """The device plugin's config: MIG strategy, and `shares` replicas per shared device."""
     mode = spec.sharing.mode
     flags: dict[str, Any] = {"migStrategy": "mixed" if mode == "mig" else "none"}
     config: dict[str, Any] = {"version": "v1", "flags": flags}
@@ -47,16 +50,18 @@ def device_plugin_config(spec: GPUPoolSpec, mig_resources: list[str], n: int) ->
         "failRequestsGreaterThanOne": True,
     }
     if mode == "timeslice":
-        config["sharing"] = {"timeSlicing": {**shared, "resources": [{"name": GPU, "replicas": n}]}}
+        config["sharing"] = {
+            "timeSlicing": {**shared, "resources": [{"name": GPU, "replicas": shares}]}
+        }
     elif mode == "mps":
         flags["mpsRoot"] = MPS_ROOT
-        config["sharing"] = {"mps": {**shared, "resources": [{"name": GPU, "replicas": n}]}}
+        config["sharing"] = {"mps": {**shared, "resources": [{"name": GPU, "replicas": shares}]}}
     elif mode == "mig" and spec.oversubscription.enabled:
         # MPS is not supported on MIG devices; time-slicing is.
         config["sharing"] = {
             "timeSlicing": {
                 **shared,
-                "resources": [{"name": r, "replicas": n} for r in sorted(mig_resources)],
+                "resources": [{"name": r, "replicas": shares} for r in sorted(mig_resources)],
             }
         }
     return config

@@ -16,7 +16,7 @@ from functions.inferenceservice import (
     modelstore,
     monitoring,
     pools,
-    sidecar,
+    sidecar_container,
     tokencache,
 )
 from functions.inferenceservice.backends import ENGINES
@@ -67,7 +67,7 @@ def deployment(
             modelstore.model_volume(store) if v["name"] == "model-cache" else v for v in volumes
         ]
         pod_spec["initContainers"] = [modelstore.wait_for_weights(store, plan.container)]
-    metrics = sidecar.container(spec, plan)
+    metrics = sidecar_container.container(spec, plan)
     pod_spec["containers"] = [container, *([metrics] if metrics else [])]
     pod_spec["volumes"] = volumes
     template_meta: dict[str, Any] = {"labels": owner.labels(COMPONENT)}
@@ -126,15 +126,18 @@ def cache_ready(
         detail = "GPU prefix cache only" if spec.cache.enabled else "caching disabled"
         return resource.Condition("CacheReady", "True", "EngineCacheOnly", detail)
     if bound is None:
-        return resource.Condition("CacheReady", "Unknown", "WaitingForTokenCache",
-                                  "TokenCache not read yet")  # fmt: skip
+        return resource.Condition(
+            "CacheReady", "Unknown", "WaitingForTokenCache", "TokenCache not read yet"
+        )
     if bound.waiting:
         return resource.Condition("CacheReady", "False", "WaitingForTokenCache", bound.waiting)
     tiers = [t for t, on in (("local", bound.local), ("redis", bound.redis)) if on]
     return resource.Condition(
-        "CacheReady", "True", "Bound",
+        "CacheReady",
+        "True",
+        "Bound",
         f"TokenCache {bound.name}: " + (", ".join(tiers) + " tiers" if tiers else "prefix budget"),
-    )  # fmt: skip
+    )
 
 
 def backend_ready(
@@ -143,9 +146,11 @@ def backend_ready(
     observed = req.observed.get("deployment")
     if store is not None and not is_ready(req.observed.get("model-download")):
         return resource.Condition(
-            "BackendReady", "False", "DownloadingModel",
+            "BackendReady",
+            "False",
+            "DownloadingModel",
             f"waiting for Job {store.job} to download {req.spec.model.name}",
-        )  # fmt: skip
+        )
     if observed is None:
         return resource.Condition("BackendReady", "False", "Creating", "Deployment not created yet")
     status = observed.get("status", {})
@@ -174,9 +179,11 @@ def gpu_allocated(binding: pools.Binding | None) -> resource.Condition:
             f"its services request {capacity.requested}",
         )
     return resource.Condition(
-        "GPUAllocated", "True", "Bound",
+        "GPUAllocated",
+        "True",
+        "Bound",
         f"{binding.placement.devices} {resource_name} per replica from GPUPool {binding.pool}",
-    )  # fmt: skip
+    )
 
 
 def compose(req: Request[InferenceServiceSpec]) -> Composed:
@@ -217,7 +224,11 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
             owner.child(),
             COMPONENT,
             [(plan.metrics_port, plan.metrics_path)]
-            + ([(sidecar.METRICS_PORT_NAME, "/metrics")] if spec.metricsSidecar.enabled else []),
+            + (
+                [(sidecar_container.METRICS_PORT_NAME, "/metrics")]
+                if spec.metricsSidecar.enabled
+                else []
+            ),
         ),
         **plan.resources,
     }

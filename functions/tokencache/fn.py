@@ -17,8 +17,8 @@ from functions.common.meta import Owner
 from functions.common.objects import config_map, content_digest
 from functions.common.quantity import to_bytes
 from functions.common.readiness import is_ready
-from functions.tokencache import redis, warmupjob
-from functions.tokencache.warmup import Plan
+from functions.tokencache import redis_tier, warmupjob
+from sidecar.contract import Plan
 
 # Tiers whose engine has no expiry; the redis tier's ttl is enforced by the expirer container.
 UNENFORCED_TTL = {
@@ -34,9 +34,12 @@ LMCACHE_COMPONENT = "lmcache"
 
 
 def lmcache_configs(
-    owner: Owner, spec: TokenCacheSpec, tiers: Mapping[str, Tier], redis_url: str | None,
+    owner: Owner,
+    spec: TokenCacheSpec,
+    tiers: Mapping[str, Tier],
+    redis_url: str | None,
     secret: str | None,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, dict[str, Any]]:
     """One LMCache ConfigMap per strategy this cache can serve, keyed by strategy."""
     have = sorted(t for t in ("local", "redis") if t in tiers)
     out = {}
@@ -56,8 +59,9 @@ def lmcache_configs(
     return out
 
 
-def tier_status(tier: Tier, spec: TokenCacheSpec, status: dict[str, Any],
-                observed: Mapping[str, dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def tier_status(
+    tier: Tier, spec: TokenCacheSpec, status: dict[str, Any], observed: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": tier.name, "type": tier.type}
     if tier.type == "prefix":
         entry.update(capacityBytes=to_bytes(tier.size), policy=PREFIX_POLICY, compression="none")
@@ -73,7 +77,7 @@ def tier_status(tier: Tier, spec: TokenCacheSpec, status: dict[str, Any],
             capacityBytes=to_bytes(tier.size),
             endpoint=status["redisURL"],
             ready=is_ready(observed.get("redis")),
-            policy=redis.MAXMEMORY_POLICY[spec.evictionPolicy],
+            policy=redis_tier.MAXMEMORY_POLICY[spec.evictionPolicy],
             compression=lmcache.REMOTE_SERDE.get(tier.compression, "naive"),
         )
     if tier.ttl is not None:
@@ -99,9 +103,11 @@ def tiers_ready(entries: list[dict[str, Any]]) -> resource.Condition:
     waiting = [e["name"] for e in entries if e.get("ready") is False]
     if waiting:
         return resource.Condition(
-            "TiersReady", "False", "RedisUnavailable",
+            "TiersReady",
+            "False",
+            "RedisUnavailable",
             f"tier {', '.join(waiting)}: the Redis StatefulSet is not available yet",
-        )  # fmt: skip
+        )
     names = ", ".join(e["name"] for e in entries)
     return resource.Condition("TiersReady", "True", "Available", f"tiers {names} rendered")
 
@@ -117,10 +123,12 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
         status["prefixCacheBytes"] = to_bytes(tiers["prefix"].size)
     if "redis" in tiers:
         tier = tiers["redis"]
-        resources.update(redis.resources(owner, tier, spec.evictionPolicy))
-        n = redis.names(owner)
-        password = redis.password_ref(owner, tier)
-        status["redisURL"] = f"redis://{n['svc']}.{owner.namespace}.svc.cluster.local:{redis.PORT}"
+        resources.update(redis_tier.resources(owner, tier, spec.evictionPolicy))
+        names = redis_tier.names(owner)
+        password = redis_tier.password_ref(owner, tier)
+        status["redisURL"] = (
+            f"redis://{names['svc']}.{owner.namespace}.svc.cluster.local:{redis_tier.PORT}"
+        )
         status["redisSecret"] = secret = password.name
         status["redisSecretKey"] = password.key
         if tier.passwordSecretRef is None:
@@ -174,9 +182,12 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
                         f"{lmcache.CHUNK_SIZE}-token chunks)"
                     )
     return Composed(
-        resources=resources, status=status, warnings=warnings, requirements=requirements,
+        resources=resources,
+        status=status,
+        warnings=warnings,
+        requirements=requirements,
         conditions=[tiers_ready(status["tiers"])],
-    )  # fmt: skip
+    )
 
 
 def runner() -> CompositionFunction[TokenCacheSpec]:

@@ -1,4 +1,4 @@
-"""The warmup Job: the warmup program (functions/tokencache/warmup.py) for the ready
+"""The warmup Job: the warmup program (sidecar/warmup.py) for the ready
 InferenceServices bound to this cache.
 
 The bound services are read as required resources (their status names the TokenCache, the
@@ -21,14 +21,12 @@ from functions.common.meta import Owner
 from functions.common.objects import config_map
 from functions.common.peers import InferenceServicePeer, Requirement
 from functions.common.security import restricted
-from functions.tokencache.warmup import Plan, Target
+from sidecar.contract import NONROOT_USER, WARMUP_COMMAND, Plan, Target
 
 SERVICES = "inferenceservices"
 COMPONENT = "warmup"
-COMMAND = "/venv/bin/inference-cache-warmup"
 PLAN_DIR = "/etc/warmup"
 DEADLINE_SECONDS = 600  # the program's own deadline; the Job's is a little longer
-USER = 65532  # the sidecar image's nonroot user
 
 
 def requirement(req: Request[Any]) -> Requirement:
@@ -63,12 +61,16 @@ def resources(owner: Owner, plan: Plan) -> dict[str, dict[str, Any]]:
     container = {
         "name": "warmup",
         "image": SIDECAR_IMAGE,
-        "command": [COMMAND, f"--plan={PLAN_DIR}/plan.json", f"--deadline={DEADLINE_SECONDS}s"],
+        "command": [
+            WARMUP_COMMAND,
+            f"--plan={PLAN_DIR}/plan.json",
+            f"--deadline-seconds={DEADLINE_SECONDS}",
+        ],
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"memory": "128Mi"},
         },
-        "securityContext": restricted(USER, USER),
+        "securityContext": restricted(NONROOT_USER, NONROOT_USER),
         "volumeMounts": [{"name": "plan", "mountPath": PLAN_DIR, "readOnly": True}],
     }
     job = {

@@ -17,7 +17,8 @@ from typing import Any
 
 import redis
 
-from functions.tokencache.redis import CONF_DIR, EXPIRER_COMMAND, RUN_DIR
+from functions.tokencache.redis_tier import CONF_DIR, RUN_DIR
+from sidecar.contract import EXPIRER_COMMAND
 from tests import procs
 from tests.fnharness import example, run, with_spec
 
@@ -96,7 +97,7 @@ def expirer_command() -> list[str]:
     script = Path(sys.executable).parent / Path(EXPIRER_COMMAND).name
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from functions.tokencache.expirer import cli; cli()"]
+    return [sys.executable, "-c", "from sidecar.expirer import cli; cli()"]
 
 
 @contextlib.contextmanager
@@ -108,8 +109,11 @@ def expirer(tmp: Path, pod: Pod, r: procs.Redis, *extra: str) -> Iterator[procs.
     moved = ("--port=", "--metrics-bind-address=", "--health-bind-address=")
     args = [a for a in command[1:] if not a.startswith(moved)]
     assert len(args) == len(command) - 1 - len(moved), "the rendered expirer names its ports"
-    ports = [f"--port={r.port}", f"--metrics-bind-address=127.0.0.1:{procs.free_port()}",
-             f"--health-bind-address=127.0.0.1:{procs.free_port()}"]  # fmt: skip
+    ports = [
+        f"--port={r.port}",
+        f"--metrics-bind-address=127.0.0.1:{procs.free_port()}",
+        f"--health-bind-address=127.0.0.1:{procs.free_port()}",
+    ]
     proc = procs.Proc(
         [*expirer_command(), *args, *ports, *extra],
         tmp / "expirer.log",

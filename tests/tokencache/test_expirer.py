@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from functions.tokencache.expirer import STALL_SECONDS, Metrics
+from sidecar.expirer import STALL_SECONDS, Metrics
 from tests import procs
 from tests.tokencache.rendered import client, expirer, redis_pod, render, spec
 from tests.tokencache.test_redis_behaviour import MAXMEMORY, VALUE
@@ -77,7 +77,10 @@ def test_keys_written_before_the_expirer_started_are_swept(tmp_path: Path) -> No
 
 def test_keys_whose_events_were_lost_are_swept_periodically(tmp_path: Path) -> None:
     pod = render(spec("lru", ttl="1h"))
-    with redis_pod(tmp_path, pod) as r, expirer(tmp_path, pod, r, "--sweep-interval=200ms") as e:
+    with (
+        redis_pod(tmp_path, pod) as r,
+        expirer(tmp_path, pod, r, "--sweep-interval-seconds=0.2") as e,
+    ):
         c = client(r)
         procs.wait_for(lambda: "swept" in e.output(), 10, "the expirer's first sweep", e.log)
         c.config_set("notify-keyspace-events", "")  # events lost, as during a reconnect
@@ -92,7 +95,7 @@ def test_replicas_replicate_the_expiry_and_their_expirer_only_waits(tmp_path: Pa
     with (
         redis_pod(tmp_path / "p", pod) as primary,
         redis_pod(tmp_path / "r", pod, ordinal=1, primary=primary) as replica,
-        expirer(tmp_path / "r", pod, replica, "--sweep-interval=200ms") as on_replica,
+        expirer(tmp_path / "r", pod, replica, "--sweep-interval-seconds=0.2") as on_replica,
     ):
         rc = client(replica)
         procs.wait_for(

@@ -31,8 +31,10 @@ def lmcache_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def engine_env(strategy: str, secrets: dict[str, str]) -> dict[str, str]:
     """The engine container's environment for `strategy`, as the kubelet resolves it."""
-    res = run(claim_composite(with_spec(SERVICE, **{"cache.strategy": strategy})),
-              required={"tokencaches": [token_cache()]})  # fmt: skip
+    res = run(
+        claim_composite(with_spec(SERVICE, **{"cache.strategy": strategy})),
+        required={"tokencaches": [token_cache()]},
+    )
     assert res.fatal == [], res.fatal
     container = res.resources["deployment"]["spec"]["template"]["spec"]["containers"][0]
     env: dict[str, str] = {}
@@ -131,9 +133,13 @@ def test_the_engine_command_clears_its_disk_tier_then_runs_the_engine(tmp_path: 
     command = [c.replace(lmcache.DISK_DIR, str(disk)) for c in container["command"]]
     out = tmp_path / "args"
     done = subprocess.run(
-        [*command, *container["args"]], check=False, capture_output=True, text=True,
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "ARGS_OUT": str(out)}, timeout=30,
-    )  # fmt: skip
+        [*command, *container["args"]],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "ARGS_OUT": str(out)},
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     assert list(disk.iterdir()) == []
     assert out.read_text().splitlines() == ["serve", *container["args"]]

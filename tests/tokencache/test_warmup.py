@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from functions.tokencache.warmup import Plan, Target
-from functions.tokencache.warmupjob import COMMAND, PLAN_DIR
+from functions.tokencache.warmupjob import PLAN_DIR
+from sidecar.contract import WARMUP_COMMAND as COMMAND
+from sidecar.contract import Plan, Target
 from tests import procs
 from tests.fnharness import claim_composite, example, run, with_spec
 from tests.procs import SIM_MODEL
@@ -35,7 +36,7 @@ def warmup_command() -> list[str]:
     script = Path(sys.executable).parent / "inference-cache-warmup"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from functions.tokencache.warmup import cli; cli()"]
+    return [sys.executable, "-c", "from sidecar.warmup import cli; cli()"]
 
 
 def run_warmup(
@@ -99,7 +100,7 @@ def test_an_engine_that_is_not_up_yet_is_retried(tmp_path: Path) -> None:
     plan = Plan((Target(f"http://127.0.0.1:{port}", SIM_MODEL),), (SYSTEM,))
     (tmp_path / "plan.json").write_text(plan.to_json())
     warm = procs.Proc(
-        [*warmup_command(), f"--plan={tmp_path / 'plan.json'}", "--deadline=60s"],
+        [*warmup_command(), f"--plan={tmp_path / 'plan.json'}", "--deadline-seconds=60"],
         tmp_path / "warmup.log",
     )
     sim = procs.sim_proc(tmp_path, port)
@@ -115,7 +116,7 @@ def test_an_engine_that_is_not_up_yet_is_retried(tmp_path: Path) -> None:
 
 def test_runtime_is_bounded_by_the_deadline_and_failures_are_reported(tmp_path: Path) -> None:
     never = Target(f"http://127.0.0.1:{procs.free_port()}", SIM_MODEL)
-    result = run_warmup(tmp_path, Plan((never,), (SYSTEM, OTHER)), "--deadline=2s")
+    result = run_warmup(tmp_path, Plan((never,), (SYSTEM, OTHER)), "--deadline-seconds=2")
     assert result.returncode == 1
     assert f"not warmed: prefix 0 to {never.url} ({SIM_MODEL}): deadline reached" in result.stderr
     assert f"not warmed: prefix 1 to {never.url} ({SIM_MODEL}): deadline reached" in result.stderr

@@ -49,8 +49,9 @@ def tools_dir() -> Path:
     env = os.environ.get("TOOLS_DIR")
     if env:
         return Path(env)
-    out = subprocess.run(["bash", str(ROOT / "hack" / "tools.sh"), "dir"],
-                         check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        ["bash", str(ROOT / "hack" / "tools.sh"), "dir"], check=True, capture_output=True, text=True
+    )
     return Path(out.stdout.strip())
 
 
@@ -66,10 +67,22 @@ def wheel() -> Path:
         unavailable("no pip to download the lmcache wheel with")
     cache.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [pip, "download", f"lmcache=={lmcache.VERSION}", "--no-deps", "--only-binary=:all:",
-         "--python-version=3.11", "--platform=manylinux_2_28_x86_64", "-d", str(cache)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            pip,
+            "download",
+            f"lmcache=={lmcache.VERSION}",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version=3.11",
+            "--platform=manylinux_2_28_x86_64",
+            "-d",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     found = sorted(cache.glob("lmcache-*.whl"))
     if done.returncode != 0 or not found:
         unavailable(f"cannot download lmcache {lmcache.VERSION}: {done.stderr[-500:]}")
@@ -107,9 +120,19 @@ def cache_policies(src: Path) -> set[str]:
 
 def load(src: Path, config_file: Path, env: dict[str, str]) -> tuple[dict[str, Any], str]:
     """LMCache's resolved configuration, and what it logged."""
-    run_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(src),
-               "LMCACHE_CONFIG_FILE": str(config_file), **env}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", LOAD], env=run_env, capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+    run_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(src),
+        "LMCACHE_CONFIG_FILE": str(config_file),
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stderr

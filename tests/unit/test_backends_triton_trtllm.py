@@ -290,12 +290,17 @@ def test_trtllm_command_flags_ports_and_probes() -> None:
     assert c["command"] == ["trtllm-serve"]
     assert c["args"] == [
         MODEL,
-        "--host", "0.0.0.0",
-        "--port", "8000",
-        "--backend", "pytorch",
-        "--tp_size", "2",
-        "--extra_llm_api_options", "/etc/trtllm/config.yaml",
-    ]  # fmt: skip
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--backend",
+        "pytorch",
+        "--tp_size",
+        "2",
+        "--extra_llm_api_options",
+        "/etc/trtllm/config.yaml",
+    ]
     assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     assert p.service_ports == [
         {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}

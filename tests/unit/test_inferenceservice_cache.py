@@ -92,7 +92,10 @@ def test_hybrid_vllm_mounts_the_caches_lmcache_config_and_gets_only_the_password
         "redis://:$(LMCACHE_REDIS_PASSWORD)@shared-cache-redis.default.svc.cluster.local:6379"
     )
     assert {n for n in env if n.startswith("LMCACHE_")} == {
-        "LMCACHE_CONFIG_FILE", "LMCACHE_REDIS_PASSWORD", "LMCACHE_REMOTE_URL"}  # fmt: skip
+        "LMCACHE_CONFIG_FILE",
+        "LMCACHE_REDIS_PASSWORD",
+        "LMCACHE_REMOTE_URL",
+    }
     names = [e["name"] for e in c["env"]]
     assert names.index("LMCACHE_REDIS_PASSWORD") < names.index("LMCACHE_REMOTE_URL")
     template = volumes(res)["lmcache-disk"]["ephemeral"]["volumeClaimTemplate"]["spec"]
@@ -115,10 +118,15 @@ def test_local_tier_on_a_host_path_gives_each_pod_its_own_directory() -> None:
     tiers[1]["hostPath"] = "/mnt/nvme/lmcache"
     res = wired(SAMPLE, [token_cache(tiers=tiers)])
     assert volumes(res)["lmcache-disk"]["hostPath"] == {
-        "path": "/mnt/nvme/lmcache", "type": "Directory"}  # fmt: skip
+        "path": "/mnt/nvme/lmcache",
+        "type": "Directory",
+    }
     c = engine(res)
-    assert {"name": "lmcache-disk", "mountPath": "/var/cache/lmcache",
-            "subPathExpr": "$(POD_NAME)"} in c["volumeMounts"]  # fmt: skip
+    assert {
+        "name": "lmcache-disk",
+        "mountPath": "/var/cache/lmcache",
+        "subPathExpr": "$(POD_NAME)",
+    } in c["volumeMounts"]
     env = {e["name"]: e for e in c["env"]}
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
@@ -206,16 +214,35 @@ def test_a_missing_tier_is_reported() -> None:
 @pytest.mark.parametrize(
     ("changes", "caches", "message"),
     [
-        pytest.param({}, [], "spec.cache.strategy: hybrid needs a TokenCache in namespace default",
-                     id="none"),
-        pytest.param({"cache.tokenCacheRef": {"name": "other"}}, [token_cache()],
-                     "spec.cache.tokenCacheRef: TokenCache other does not exist", id="missing-ref"),
-        pytest.param({}, [token_cache(), {**token_cache(), "metadata": {"name": "b-1", "labels": {
-            "crossplane.io/claim-name": "b", "crossplane.io/claim-namespace": "default"}}}],
+        pytest.param(
+            {}, [], "spec.cache.strategy: hybrid needs a TokenCache in namespace default", id="none"
+        ),
+        pytest.param(
+            {"cache.tokenCacheRef": {"name": "other"}},
+            [token_cache()],
+            "spec.cache.tokenCacheRef: TokenCache other does not exist",
+            id="missing-ref",
+        ),
+        pytest.param(
+            {},
+            [
+                token_cache(),
+                {
+                    **token_cache(),
+                    "metadata": {
+                        "name": "b-1",
+                        "labels": {
+                            "crossplane.io/claim-name": "b",
+                            "crossplane.io/claim-namespace": "default",
+                        },
+                    },
+                },
+            ],
             "spec.cache.tokenCacheRef: namespace default has several TokenCaches (b, shared-cache)",
-            id="ambiguous"),
+            id="ambiguous",
+        ),
     ],
-)  # fmt: skip
+)
 def test_unservable_cache_requests_are_fatal(
     changes: dict[str, Any], caches: list[dict[str, Any]], message: str
 ) -> None:

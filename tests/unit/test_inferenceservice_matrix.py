@@ -27,22 +27,44 @@ MATRIX = {
     "phi-timeslice.yaml": ("vllm", "l4-timeslice", "nvidia.com/gpu.shared", 1, "/health"),
     "qwen-triton.yaml": ("triton", "l40s-exclusive", "nvidia.com/gpu", 1, "/v2/health/ready"),
     "qwen-triton-mig.yaml": (
-        "triton", "h100-mig-balanced", "nvidia.com/mig-2g.20gb", 1, "/v2/health/ready"),
+        "triton",
+        "h100-mig-balanced",
+        "nvidia.com/mig-2g.20gb",
+        1,
+        "/v2/health/ready",
+    ),
     "qwen-triton-mps.yaml": ("triton", "t4-mps", "nvidia.com/gpu.shared", 1, "/v2/health/ready"),
     "qwen-triton-timeslice.yaml": (
-        "triton", "l4-timeslice", "nvidia.com/gpu.shared", 1, "/v2/health/ready"),
+        "triton",
+        "l4-timeslice",
+        "nvidia.com/gpu.shared",
+        1,
+        "/v2/health/ready",
+    ),
     "mistral-trtllm.yaml": ("tensorrt-llm", "h200-exclusive", "nvidia.com/gpu", 1, "/health"),
     "mistral-trtllm-mig.yaml": (
-        "tensorrt-llm", "a100-pool", "nvidia.com/mig-3g.40gb.shared", 1, "/health"),
+        "tensorrt-llm",
+        "a100-pool",
+        "nvidia.com/mig-3g.40gb.shared",
+        1,
+        "/health",
+    ),
     "mistral-trtllm-mps.yaml": ("tensorrt-llm", "h100-mps", "nvidia.com/gpu.shared", 1, "/health"),
     "mistral-trtllm-timeslice.yaml": (
-        "tensorrt-llm", "l4-timeslice", "nvidia.com/gpu.shared", 1, "/health"),
-}  # fmt: skip
+        "tensorrt-llm",
+        "l4-timeslice",
+        "nvidia.com/gpu.shared",
+        1,
+        "/health",
+    ),
+}
 
 
 def test_the_matrix_covers_every_backend_and_sharing_mode() -> None:
-    combos = {(example(name)["spec"]["backend"], example(name)["spec"]["gpu"].get("sharing",
-              "exclusive")) for name in MATRIX}  # fmt: skip
+    combos = {
+        (example(name)["spec"]["backend"], example(name)["spec"]["gpu"].get("sharing", "exclusive"))
+        for name in MATRIX
+    }
     assert combos == {
         (b, s)
         for b in ("vllm", "triton", "tensorrt-llm")

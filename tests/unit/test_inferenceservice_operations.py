@@ -71,12 +71,18 @@ def test_latency_uses_time_to_first_token_or_says_what_it_uses(
     ("gpu", "metric", "warning"),
     [
         ({"type": "nvidia-h100", "count": 1}, "DCGM_FI_DEV_GPU_UTIL", None),
-        ({"type": "nvidia-a100", "sharing": "mig", "migProfile": "3g.40gb"},
-         "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "no per-instance GPU_UTIL"),
-        ({"type": "nvidia-l4", "sharing": "timeslice"}, "DCGM_FI_DEV_GPU_UTIL",
-         "utilization overstates"),
+        (
+            {"type": "nvidia-a100", "sharing": "mig", "migProfile": "3g.40gb"},
+            "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+            "no per-instance GPU_UTIL",
+        ),
+        (
+            {"type": "nvidia-l4", "sharing": "timeslice"},
+            "DCGM_FI_DEV_GPU_UTIL",
+            "utilization overstates",
+        ),
     ],
-)  # fmt: skip
+)
 def test_gpu_utilization_reads_dcgm_and_names_its_limits(
     gpu: dict[str, Any], metric: str, warning: str | None
 ) -> None:
@@ -217,9 +223,12 @@ def test_read_write_once_with_several_replicas_is_flagged() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "port", "path"),
-    [("vllm", "http", "/metrics"), ("triton", "metrics", "/metrics"),
-     ("tensorrt-llm", "http", "/prometheus/metrics")],
-)  # fmt: skip
+    [
+        ("vllm", "http", "/metrics"),
+        ("triton", "metrics", "/metrics"),
+        ("tensorrt-llm", "http", "/prometheus/metrics"),
+    ],
+)
 def test_pod_monitor_scrapes_each_engines_prometheus_endpoint(
     backend: str, port: str, path: str
 ) -> None:
@@ -263,15 +272,36 @@ def test_long_claim_names_stay_within_63_characters_and_distinct() -> None:
     ("observed", "status", "reason"),
     [
         ({}, "False", "DownloadingModel"),
-        ({"model-download": {"kind": "Job", "status": {"conditions": [
-            {"type": "Complete", "status": "True"}]}}}, "False", "Creating"),
-        ({"model-download": {"kind": "Job", "status": {"conditions": [
-            {"type": "Complete", "status": "True"}]}},
-          "deployment": {"kind": "Deployment", "spec": {"replicas": 3},
-                         "status": {"availableReplicas": 3, "conditions": [
-                             {"type": "Available", "status": "True"}]}}}, "True", "Available"),
+        (
+            {
+                "model-download": {
+                    "kind": "Job",
+                    "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+                }
+            },
+            "False",
+            "Creating",
+        ),
+        (
+            {
+                "model-download": {
+                    "kind": "Job",
+                    "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+                },
+                "deployment": {
+                    "kind": "Deployment",
+                    "spec": {"replicas": 3},
+                    "status": {
+                        "availableReplicas": 3,
+                        "conditions": [{"type": "Available", "status": "True"}],
+                    },
+                },
+            },
+            "True",
+            "Available",
+        ),
     ],
-)  # fmt: skip
+)
 def test_backend_ready_condition_says_what_it_waits_for(
     observed: dict[str, Any], status: str, reason: str
 ) -> None:
@@ -301,13 +331,17 @@ def pool(name: str, sharing: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 POOLS = [
-    pool("a100-pool", {"mode": "mig", "profiles": [{"name": "3g.40gb", "count": 2}]},
-         spec={"oversubscription": {"enabled": True, "ratio": "2"}}),
-    pool("h100-exclusive", {"mode": "exclusive"},
-         status={"gpuProducts": ["NVIDIA-H100-80GB-HBM3"]}),
+    pool(
+        "a100-pool",
+        {"mode": "mig", "profiles": [{"name": "3g.40gb", "count": 2}]},
+        spec={"oversubscription": {"enabled": True, "ratio": "2"}},
+    ),
+    pool(
+        "h100-exclusive", {"mode": "exclusive"}, status={"gpuProducts": ["NVIDIA-H100-80GB-HBM3"]}
+    ),
     pool("l40s-exclusive", {"mode": "exclusive"}, status={"gpuProducts": ["NVIDIA-L40S"]}),
     pool("l4-timeslice", {"mode": "timeslice"}),
-]  # fmt: skip
+]
 
 
 def bound(doc: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -353,16 +387,25 @@ def test_a_pool_that_reported_the_gpu_beats_one_that_has_not_reported_yet() -> N
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"gpu": {"type": "nvidia-t4", "sharing": "mps"}},
-                     "spec.gpu: no GPUPool hosts sharing mps on nvidia-t4; pools: a100-pool "
-                     "(mig: 3g.40gb), h100-exclusive (exclusive)", id="no-mps-pool"),
-        pytest.param({"gpu": {"type": "nvidia-h100", "poolRef": {"name": "l40s-exclusive"}}},
-                     "spec.gpu.poolRef: GPUPool l40s-exclusive cannot host this service: its "
-                     "nodes have NVIDIA-L40S, not nvidia-h100", id="wrong-product"),
-        pytest.param({"gpu": {"type": "nvidia-h100", "poolRef": {"name": "gone"}}},
-                     "spec.gpu.poolRef: GPUPool gone does not exist", id="missing-pool"),
+        pytest.param(
+            {"gpu": {"type": "nvidia-t4", "sharing": "mps"}},
+            "spec.gpu: no GPUPool hosts sharing mps on nvidia-t4; pools: a100-pool "
+            "(mig: 3g.40gb), h100-exclusive (exclusive)",
+            id="no-mps-pool",
+        ),
+        pytest.param(
+            {"gpu": {"type": "nvidia-h100", "poolRef": {"name": "l40s-exclusive"}}},
+            "spec.gpu.poolRef: GPUPool l40s-exclusive cannot host this service: its "
+            "nodes have NVIDIA-L40S, not nvidia-h100",
+            id="wrong-product",
+        ),
+        pytest.param(
+            {"gpu": {"type": "nvidia-h100", "poolRef": {"name": "gone"}}},
+            "spec.gpu.poolRef: GPUPool gone does not exist",
+            id="missing-pool",
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_unservable_request_is_fatal_and_names_the_field(
     changes: dict[str, Any], message: str
 ) -> None:
@@ -385,8 +428,20 @@ def test_pools_are_requested_and_allocation_is_reported() -> None:
     assert res.raw.requirements.resources["gpupools"].kind == "GPUPool"
     (cond,) = [c for c in res.raw.conditions if c.type == "GPUAllocated"]
     assert cond.status == fnv1.STATUS_CONDITION_UNKNOWN
-    over = [{**POOLS[0], "status": {"capacity": {"nvidia.com/mig-3g.40gb.shared": {
-        "schedulable": 4, "requested": 6, "available": -2}}}}]  # fmt: skip
+    over = [
+        {
+            **POOLS[0],
+            "status": {
+                "capacity": {
+                    "nvidia.com/mig-3g.40gb.shared": {
+                        "schedulable": 4,
+                        "requested": 6,
+                        "available": -2,
+                    }
+                }
+            },
+        }
+    ]
     res = run(SAMPLE, capabilities=(fnv1.CAPABILITY_CONDITIONS,), required={"gpupools": over})
     (cond,) = [c for c in res.raw.conditions if c.type == "GPUAllocated"]
     assert (cond.status, cond.reason) == (fnv1.STATUS_CONDITION_FALSE, "PoolOvercommitted")
@@ -394,9 +449,12 @@ def test_pools_are_requested_and_allocation_is_reported() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "engine_url"),
-    [("vllm", "http://127.0.0.1:8000/metrics"), ("triton", "http://127.0.0.1:8002/metrics"),
-     ("tensorrt-llm", "http://127.0.0.1:8000/prometheus/metrics")],
-)  # fmt: skip
+    [
+        ("vllm", "http://127.0.0.1:8000/metrics"),
+        ("triton", "http://127.0.0.1:8002/metrics"),
+        ("tensorrt-llm", "http://127.0.0.1:8000/prometheus/metrics"),
+    ],
+)
 def test_metrics_sidecar_reads_its_engine_and_runs_without_privileges(
     backend: str, engine_url: str
 ) -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from functions.common.gpus import CATALOG, GPUModel, MigProfile
 from functions.gpupool import mig
-from functions.gpupool.bench import exhaustive_optimum
+from tests.gpupool.bench import exhaustive_optimum
 
 MIG_MODELS = [m for m in CATALOG if m.mig_capable]
 

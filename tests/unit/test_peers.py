@@ -50,32 +50,59 @@ def test_the_form_is_told_by_where_crossplane_keeps_its_fields(
     ("kind", "form", "namespace", "name", "expected"),
     [
         (
-            TOKEN_CACHE, Form.CLAIMS, "team-a", None,
-            Requirement("r", "inference.ai/v1alpha1", "XTokenCache",
-                        match_labels={"crossplane.io/claim-namespace": "team-a"}),
+            TOKEN_CACHE,
+            Form.CLAIMS,
+            "team-a",
+            None,
+            Requirement(
+                "r",
+                "inference.ai/v1alpha1",
+                "XTokenCache",
+                match_labels={"crossplane.io/claim-namespace": "team-a"},
+            ),
         ),
         (
-            TOKEN_CACHE, Form.CLAIMS, "team-a", "shared",
-            Requirement("r", "inference.ai/v1alpha1", "XTokenCache", match_labels={
-                "crossplane.io/claim-namespace": "team-a", "crossplane.io/claim-name": "shared"}),
+            TOKEN_CACHE,
+            Form.CLAIMS,
+            "team-a",
+            "shared",
+            Requirement(
+                "r",
+                "inference.ai/v1alpha1",
+                "XTokenCache",
+                match_labels={
+                    "crossplane.io/claim-namespace": "team-a",
+                    "crossplane.io/claim-name": "shared",
+                },
+            ),
         ),
         (
-            TOKEN_CACHE, Form.V2, "team-a", "shared",
-            Requirement("r", "inference.ai/v1alpha1", "TokenCache", match_name="shared",
-                        namespace="team-a"),
+            TOKEN_CACHE,
+            Form.V2,
+            "team-a",
+            "shared",
+            Requirement(
+                "r", "inference.ai/v1alpha1", "TokenCache", match_name="shared", namespace="team-a"
+            ),
         ),
         (
-            INFERENCE_SERVICE, Form.CLAIMS, None, None,
+            INFERENCE_SERVICE,
+            Form.CLAIMS,
+            None,
+            None,
             Requirement("r", "inference.ai/v1alpha1", "XInferenceService"),
         ),
         (
-            INFERENCE_SERVICE, Form.V2, None, None,
+            INFERENCE_SERVICE,
+            Form.V2,
+            None,
+            None,
             Requirement("r", "inference.ai/v1alpha1", "InferenceService"),
         ),
         (GPU_POOL, Form.CLAIMS, None, None, Requirement("r", "inference.ai/v1alpha1", "GPUPool")),
         (GPU_POOL, Form.V2, None, None, Requirement("r", "inference.ai/v1alpha1", "GPUPool")),
     ],
-)  # fmt: skip
+)
 def test_composites_of_a_kind_are_required_in_the_callers_form(
     kind: Kind, form: Form, namespace: str | None, name: str | None, expected: Requirement
 ) -> None:
@@ -85,12 +112,18 @@ def test_composites_of_a_kind_are_required_in_the_callers_form(
 def test_a_claim_composite_is_known_by_its_claims_name_and_namespace() -> None:
     found = peers.inference_services(
         [
-            {"kind": "XInferenceService", "metadata": claim_metadata("chat", "team-a"),
-             "spec": SERVICE_SPEC},
-            {"kind": "InferenceService", "metadata": {"name": "chat", "namespace": "team-b"},
-             "spec": SERVICE_SPEC},
+            {
+                "kind": "XInferenceService",
+                "metadata": claim_metadata("chat", "team-a"),
+                "spec": SERVICE_SPEC,
+            },
+            {
+                "kind": "InferenceService",
+                "metadata": {"name": "chat", "namespace": "team-b"},
+                "spec": SERVICE_SPEC,
+            },
         ]
-    )  # fmt: skip
+    )
     assert [(p.name, p.namespace) for p in found.found] == [("chat", "team-a"), ("chat", "team-b")]
     assert found.warnings == ()
 

@@ -42,11 +42,24 @@ def test_sample_renders_redis_statefulset_services_config_and_pdb() -> None:
 
 def test_status_reports_each_tier() -> None:
     assert run(SAMPLE).status["tiers"] == [
-        {"name": "gpu-prefix", "type": "prefix", "capacityBytes": 16 * 2**30, "ttlEnforced": False,
-         "policy": "LRU", "compression": "none"},
+        {
+            "name": "gpu-prefix",
+            "type": "prefix",
+            "capacityBytes": 16 * 2**30,
+            "ttlEnforced": False,
+            "policy": "LRU",
+            "compression": "none",
+        },
         # LMCache's limit: 90% of the 100Gi volume.
-        {"name": "local-nvme", "type": "local", "capacityBytes": 90 * 2**30, "ttlEnforced": False,
-         "endpoint": "file:///var/cache/lmcache/", "policy": "LRU", "compression": "none"},
+        {
+            "name": "local-nvme",
+            "type": "local",
+            "capacityBytes": 90 * 2**30,
+            "ttlEnforced": False,
+            "endpoint": "file:///var/cache/lmcache/",
+            "policy": "LRU",
+            "compression": "none",
+        },
         {
             "name": "distributed",
             "type": "redis",
@@ -57,7 +70,7 @@ def test_status_reports_each_tier() -> None:
             "policy": "allkeys-lru",
             "compression": "naive",
         },
-    ]  # fmt: skip
+    ]
 
 
 def test_status_sums_capacity_per_medium_in_its_scope() -> None:
@@ -87,9 +100,14 @@ def test_redis_tier_is_ready_when_its_statefulset_is() -> None:
         "kind": "StatefulSet",
         "metadata": {"generation": 1},
         "spec": {"replicas": 3},
-        "status": {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3,
-                   "availableReplicas": 3, "updatedReplicas": 3},
-    }  # fmt: skip
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 3,
+            "readyReplicas": 3,
+            "availableReplicas": 3,
+            "updatedReplicas": 3,
+        },
+    }
     res = run(SAMPLE, observed={"redis": sts})
     assert res.ready["redis"] is True
     assert res.status["tiers"][2]["ready"] is True
@@ -140,9 +158,12 @@ def test_ttls_nothing_enforces_are_reported_and_the_redis_ttl_is_not() -> None:
         "recently used blocks and has no TTL" in warnings
     )
     assert any(
-        w.startswith("tier local-nvme: ttl 24h is not enforced: LMCache's local disk tier evicts "
-                     "by size only") for w in warnings
-    )  # fmt: skip
+        w.startswith(
+            "tier local-nvme: ttl 24h is not enforced: LMCache's local disk tier evicts "
+            "by size only"
+        )
+        for w in warnings
+    )
     assert not any(w.startswith("tier distributed: ttl") for w in warnings)
 
 
@@ -151,11 +172,16 @@ def test_redis_ttl_is_enforced_by_an_expirer_beside_redis() -> None:
     pod = res.resources["redis"]["spec"]["template"]["spec"]
     expirer = {c["name"]: c for c in pod["containers"]}["expirer"]
     assert expirer["command"] == [
-        "/venv/bin/inference-cache-expirer", "--ttl=168h", "--port=6379",
-        "--metrics-bind-address=:8080", "--health-bind-address=:8081",
-    ]  # fmt: skip
+        "/venv/bin/inference-cache-expirer",
+        "--ttl-seconds=604800",
+        "--port=6379",
+        "--metrics-bind-address=:8080",
+        "--health-bind-address=:8081",
+    ]
     assert {p["name"]: p["containerPort"] for p in expirer["ports"]} == {
-        "metrics": 8080, "health": 8081}  # fmt: skip
+        "metrics": 8080,
+        "health": 8081,
+    }
     assert expirer["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert expirer["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert expirer["image"] == "ghcr.io/inference-platform/inference-sidecar:v0.1.0"
@@ -246,8 +272,15 @@ def test_lmcache_config_matches_each_tier() -> None:
         "remote_serde": "naive",
     }
     assert set(lmcache_config(doc, "local")) == {
-        "chunk_size", "local_cpu", "max_local_cpu_size", "cache_policy", "save_decode_cache",
-        "save_unfull_chunk", "local_disk", "max_local_disk_size"}  # fmt: skip
+        "chunk_size",
+        "local_cpu",
+        "max_local_cpu_size",
+        "cache_policy",
+        "save_decode_cache",
+        "save_unfull_chunk",
+        "local_disk",
+        "max_local_disk_size",
+    }
     assert "local_disk" not in lmcache_config(doc, "distributed")
 
 
@@ -271,9 +304,14 @@ def test_lmcache_config_never_holds_the_password() -> None:
 
 @pytest.mark.parametrize(
     ("policy", "cache_policy", "warned"),
-    [("lru", "LRU", False), ("lfu", "LFU", False), ("ttl", "LRU", True),
-     ("random", "LRU", True), ("noeviction", "LRU", True)],
-)  # fmt: skip
+    [
+        ("lru", "LRU", False),
+        ("lfu", "LFU", False),
+        ("ttl", "LRU", True),
+        ("random", "LRU", True),
+        ("noeviction", "LRU", True),
+    ],
+)
 def test_eviction_policy_maps_to_lmcache_cache_policy(
     policy: str, cache_policy: str, warned: bool
 ) -> None:
@@ -393,8 +431,17 @@ def test_single_replica_has_no_disruption_budget() -> None:
             id="host-path-on-redis",
         ),
         pytest.param(
-            {"tiers": [{"name": "a", "type": "local", "size": "1Gi", "hostPath": "/mnt/a",
-                        "storageClassName": "local"}]},
+            {
+                "tiers": [
+                    {
+                        "name": "a",
+                        "type": "local",
+                        "size": "1Gi",
+                        "hostPath": "/mnt/a",
+                        "storageClassName": "local",
+                    }
+                ]
+            },
             "set either hostPath or storageClassName, not both",
             id="host-path-and-storage-class",
         ),
@@ -404,7 +451,7 @@ def test_single_replica_has_no_disruption_budget() -> None:
             id="host-path-with-dotdot",
         ),
     ],
-)  # fmt: skip
+)
 def test_invalid_caches_fail_with_the_field(changes: dict[str, Any], message: str) -> None:
     res = run(with_spec(SAMPLE, **changes))
     assert len(res.fatal) == 1

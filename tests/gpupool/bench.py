@@ -1,7 +1,7 @@
 """Benchmark of the MIG planner: GPUs used against an exact optimum, and time for large pools.
 
 Run with `make bench` (which adds PuLP/CBC for the integer program); `python -m
-functions.gpupool.bench --help` for options. Without PuLP the optimum comes from exhaustive
+tests.gpupool.bench --help` for options. Without PuLP the optimum comes from exhaustive
 search only (small instances).
 
 Planners compared on the same random instances (per-node MIG requests on a random MIG model):

@@ -3,10 +3,11 @@
 Redis has no default key TTL and LMCache writes its chunks without one, so the TokenCache runs
 this program beside each Redis pod (image: the metrics sidecar's, entry point
 `inference-cache-expirer`). It listens to keyspace notifications (`notify-keyspace-events E$n`
-in the rendered redis.conf: `new` for any created key, `set` because a plain SET of an existing
-key drops its expiry) and answers each with `EXPIRE key ttl NX`, which never shortens or
-extends an expiry a client chose. Pub/sub drops events while the program is disconnected, so a
-SCAN sweep applies the same command to every key at start and every `--sweep-interval`.
+in the rendered redis.conf, from sidecar/contract.py: `new` for any created key, `set` because a
+plain SET of an existing key drops its expiry) and answers each with `EXPIRE key ttl NX`, which
+never shortens or extends an expiry a client chose. Pub/sub drops events while the program is
+disconnected, so a SCAN sweep applies the same command to every key at start and every
+`--sweep-interval-seconds`.
 Replicas are read-only and receive expiries from their primary: on them it only waits.
 
 `/metrics` (Prometheus) counts the keys given the TTL and the sweeps; `/healthz` fails when the
@@ -28,13 +29,11 @@ import click
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from functions.common.quantity import duration_seconds
 from sidecar.server import Servers
 
 log = logging.getLogger("inference-cache-expirer")
 
-# The keyspace events the program needs (see the module docstring); redis.conf must enable them.
-NOTIFY_KEYSPACE_EVENTS = "E$n"
+# The events of sidecar.contract.NOTIFY_KEYSPACE_EVENTS that the program listens to.
 CHANNELS = ("__keyevent@0__:new", "__keyevent@0__:set")
 BATCH = 512
 STALL_SECONDS = 60.0  # the loop turns at least every second, or every backoff (<= 10s)
@@ -44,20 +43,24 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.expired = Counter(
-            "inference_cache_expirer_keys_expired", "Keys given the tier TTL (EXPIRE NX set it).",
-            ["source"], registry=self.registry,
-        )  # fmt: skip
+            "inference_cache_expirer_keys_expired",
+            "Keys given the tier TTL (EXPIRE NX set it).",
+            ["source"],
+            registry=self.registry,
+        )
         self.sweeps = Counter(
             "inference_cache_expirer_sweeps", "SCAN sweeps finished.", registry=self.registry
         )
         self.redis_up = Gauge(
-            "inference_cache_expirer_redis_up", "1 while connected to Redis.",
+            "inference_cache_expirer_redis_up",
+            "1 while connected to Redis.",
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.primary = Gauge(
-            "inference_cache_expirer_primary", "1 when the Redis beside it is the primary.",
+            "inference_cache_expirer_primary",
+            "1 when the Redis beside it is the primary.",
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.heartbeat = time.monotonic()
 
     def beat(self) -> None:
@@ -69,9 +72,12 @@ class Metrics:
 
 class Expirer:
     def __init__(
-        self, client: redis.Redis, ttl_seconds: int, sweep_interval: float,
+        self,
+        client: redis.Redis,
+        ttl_seconds: int,
+        sweep_interval: float,
         metrics: Metrics | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.client = client
         self.ttl = ttl_seconds
         self.sweep_interval = sweep_interval
@@ -139,9 +145,12 @@ class Expirer:
 
 
 def serve(
-    client: redis.Redis, ttl_seconds: int, sweep_interval: float, stop: threading.Event,
+    client: redis.Redis,
+    ttl_seconds: int,
+    sweep_interval: float,
+    stop: threading.Event,
     metrics: Metrics | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Run until `stop`, reconnecting with backoff (Redis in the same pod may start later)."""
     metrics = metrics or Metrics()
     backoff = 0.5
@@ -157,38 +166,51 @@ def serve(
 
 
 @click.command()
-@click.option("--ttl", "ttl", required=True, help="Go duration keys live, e.g. 168h.")
+@click.option(
+    "--ttl-seconds", "ttl", type=click.IntRange(min=1), required=True, help="How long keys live."
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=6379, show_default=True)
 @click.option(
-    "--sweep-interval",
-    default="5m",
+    "--sweep-interval-seconds",
+    "sweep_interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
     show_default=True,
-    help="Go duration between sweeps for keys whose events were missed.",
+    help="Between sweeps for keys whose events were missed.",
 )
 @click.option("--metrics-bind-address", default=":8080", show_default=True, help="/metrics")
-@click.option("--health-bind-address", default=":8081", show_default=True,
-              help="/healthz (main loop turning) and /readyz")  # fmt: skip
+@click.option(
+    "--health-bind-address",
+    default=":8081",
+    show_default=True,
+    help="/healthz (main loop turning) and /readyz",
+)
 def cli(
-    ttl: str, host: str, port: int, sweep_interval: str, metrics_bind_address: str,
+    ttl: int,
+    host: str,
+    port: int,
+    sweep_interval: float,
+    metrics_bind_address: str,
     health_bind_address: str,
-) -> None:  # fmt: skip
+) -> None:
     """Give keys without an expiry the TTL; the password comes from REDIS_PASSWORD."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    seconds = int(duration_seconds(ttl))
-    if seconds < 1:
-        raise click.BadParameter("must be at least 1s", param_hint="--ttl")
     client = redis.Redis(
         host=host, port=port, password=os.environ.get("REDIS_PASSWORD"), socket_timeout=10
     )
     metrics = Metrics()
-    servers = Servers(metrics_bind_address, health_bind_address, metrics.registry,
-                      alive=lambda: not metrics.stalled())  # fmt: skip
+    servers = Servers(
+        metrics_bind_address,
+        health_bind_address,
+        metrics.registry,
+        alive=lambda: not metrics.stalled(),
+    )
     servers.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        serve(client, seconds, float(duration_seconds(sweep_interval)), stop, metrics)
+        serve(client, ttl, sweep_interval, stop, metrics)
     finally:
         servers.stop()

@@ -15,41 +15,14 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 
-from functions.common.quantity import duration_seconds
+from sidecar.contract import Plan, Target
 
 log = logging.getLogger("inference-cache-warmup")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    model: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    targets: tuple[Target, ...]
-    prefixes: tuple[str, ...]
-
-    @classmethod
-    def parse(cls, doc: dict[str, Any]) -> Plan:
-        targets = tuple(Target(str(t["url"]).rstrip("/"), str(t["model"])) for t in doc["targets"])
-        return cls(targets, tuple(str(p) for p in doc["prefixes"]))
-
-    def to_json(self) -> str:
-        """Canonical JSON (the rendered ConfigMap; its hash names the Job)."""
-        doc = {
-            "targets": [{"url": t.url, "model": t.model} for t in self.targets],
-            "prefixes": list(self.prefixes),
-        }
-        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 class Retryable(Exception):
@@ -105,15 +78,26 @@ def warm(
 
 @click.command()
 @click.option("--plan", "plan_path", type=click.Path(exists=True, path_type=Path), required=True)
-@click.option("--deadline", default="10m", show_default=True, help="Go duration for all of it.")
-@click.option("--request-timeout", default="60s", show_default=True)
-def cli(plan_path: Path, deadline: str, request_timeout: str) -> None:
+@click.option(
+    "--deadline-seconds",
+    "deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="For all of it.",
+)
+@click.option(
+    "--request-timeout-seconds",
+    "request_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+)
+def cli(plan_path: Path, deadline: float, request_timeout: float) -> None:
     """Send the plan's prefixes to its targets; exit 1 unless all were warmed in time."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     plan = Plan.parse(json.loads(plan_path.read_text()))
-    failures = warm(
-        plan, float(duration_seconds(deadline)), float(duration_seconds(request_timeout))
-    )
+    failures = warm(plan, deadline, request_timeout)
     for f in failures:
         log.error("not warmed: %s", f)
     n = len(plan.targets) * len(plan.prefixes)

@@ -3,7 +3,7 @@
 One primary and `replicas - 1` read replicas in a StatefulSet; the client Service targets the
 primary only (LMCache's `redis://` client writes, so it must reach the node that accepts
 writes). The password comes from a Secret and reaches Redis through a file, never argv. A tier
-`ttl` is enforced by the expirer (functions/tokencache/expirer.py), a second container that gives
+`ttl` is enforced by the expirer (sidecar/expirer.py), a second container that gives
 every key written without an expiry the tier's TTL.
 """
 
@@ -15,9 +15,9 @@ from functions.common.api.inferenceservice import SIDECAR_IMAGE
 from functions.common.api.tokencache import EvictionPolicy, PasswordSecretRef, Tier
 from functions.common.meta import Owner
 from functions.common.objects import config_hash, config_map
-from functions.common.quantity import format_bytes, to_bytes
+from functions.common.quantity import duration_seconds, format_bytes, to_bytes
 from functions.common.security import restricted
-from functions.tokencache.expirer import NOTIFY_KEYSPACE_EVENTS
+from sidecar.contract import EXPIRER_COMMAND, NONROOT_USER, NOTIFY_KEYSPACE_EVENTS
 
 IMAGE = "redis:8.2-alpine"
 PORT = 6379
@@ -27,8 +27,6 @@ CONF_DIR = "/etc/redis"
 RUN_DIR = "/run/redis"
 # The expirer ships in the metrics sidecar's image (same venv, entry point below).
 EXPIRER_IMAGE = SIDECAR_IMAGE
-EXPIRER_COMMAND = "/venv/bin/inference-cache-expirer"
-EXPIRER_USER = 65532  # the image's nonroot user
 EXPIRER_METRICS_PORT = 8080
 EXPIRER_HEALTH_PORT = 8081
 
@@ -103,7 +101,8 @@ def expirer(password: PasswordSecretRef, ttl: str) -> dict[str, Any]:
         "image": EXPIRER_IMAGE,
         "command": [
             EXPIRER_COMMAND,
-            f"--ttl={ttl}",
+            # Whole seconds: the program takes no duration syntax (one parser, ours).
+            f"--ttl-seconds={int(duration_seconds(ttl))}",
             f"--port={PORT}",
             f"--metrics-bind-address=:{EXPIRER_METRICS_PORT}",
             f"--health-bind-address=:{EXPIRER_HEALTH_PORT}",
@@ -125,7 +124,7 @@ def expirer(password: PasswordSecretRef, ttl: str) -> dict[str, Any]:
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"memory": "128Mi"},
         },
-        "securityContext": restricted(EXPIRER_USER, EXPIRER_USER),
+        "securityContext": restricted(NONROOT_USER, NONROOT_USER),
     }
 
 

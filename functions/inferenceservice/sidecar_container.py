@@ -15,8 +15,8 @@ from functions.common.probes import http_get
 from functions.common.quantity import to_bytes
 from functions.common.security import restricted
 from functions.inferenceservice.backends.base import BackendPlan
+from sidecar.contract import NONROOT_USER
 
-RUN_AS = 65532  # the image's nonroot user
 METRICS_PORT_NAME = "sidecar-metrics"
 HEALTH_PORT_NAME = "sidecar-health"
 
@@ -60,5 +60,10 @@ def container(spec: InferenceServiceSpec, plan: BackendPlan) -> dict[str, Any] |
         "readinessProbe": http_get("/readyz", HEALTH_PORT_NAME, periodSeconds=10),
         "livenessProbe": http_get("/healthz", HEALTH_PORT_NAME, periodSeconds=20),
         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": restricted(RUN_AS, RUN_AS),
+        "securityContext": restricted(NONROOT_USER, NONROOT_USER),
     }
+
+
+def scraped(spec: InferenceServiceSpec) -> list[tuple[str, str]]:
+    """The sidecar's (port name, path) for the PodMonitor, when it runs."""
+    return [(METRICS_PORT_NAME, "/metrics")] if spec.metricsSidecar.enabled else []
