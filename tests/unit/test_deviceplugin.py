@@ -1,0 +1,149 @@
+"""The device-plugin and mig-parted documents (functions/gpupool/deviceplugin.py).
+
+These are the structures the upstream parsers read (their tests load them with the device
+plugin's and mig-parted's own code); here, what each spec turns into.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.common.api.gpupool import GPUPoolSpec
+from functions.common.gpus import CATALOG
+from functions.gpupool.deviceplugin import device_plugin_config, mig_parted_config, replicas
+
+SHARED = {"renameByDefault": True, "failRequestsGreaterThanOne": True}
+
+
+def pool(mode: str, ratio: str | None = None, **sharing: Any) -> GPUPoolSpec:
+    over = {"enabled": True, "ratio": ratio} if ratio else {}
+    return GPUPoolSpec.model_validate(
+        {"nodeSelector": {"a": "b"}, "sharing": {"mode": mode, **sharing}, "oversubscription": over}
+    )
+
+
+MIG_PROFILES = {"profiles": [{"name": "3g.40gb", "count": 2}]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "shares", "warnings"),
+    [
+        (pool("timeslice"), 2, []),  # not oversubscribed: the plugin's minimum
+        (pool("timeslice", "4"), 4, []),
+        (
+            pool("mps", "1.5"),
+            2,
+            [
+                "oversubscription.ratio 1.5: the device plugin shares each device a whole number "
+                "of times (at least 2), so it advertises 2 replicas per device (effective ratio 2)"
+            ],
+        ),
+        (
+            pool("mig", "2.5", **MIG_PROFILES),
+            3,
+            [
+                "oversubscription.ratio 2.5: the device plugin shares each device a whole number "
+                "of times (at least 2), so it advertises 3 replicas per device (effective ratio 3)"
+            ],
+        ),
+    ],
+    ids=["default", "whole", "rounded-up-to-two", "rounded-half-up"],
+)
+def test_shares_per_device_are_whole_and_at_least_two(
+    spec: GPUPoolSpec, shares: int, warnings: list[str]
+) -> None:
+    assert replicas(spec) == (shares, warnings)
+
+
+def test_mps_refuses_more_clients_than_a_gpu_takes() -> None:
+    with pytest.raises(ValueError, match="MPS allows at most 48 clients per GPU; 49 asks for 49"):
+        replicas(pool("mps", "49"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "resources", "config"),
+    [
+        (pool("exclusive"), [], {"version": "v1", "flags": {"migStrategy": "none"}}),
+        (
+            pool("timeslice"),
+            [],
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "none"},
+                "sharing": {
+                    "timeSlicing": {
+                        **SHARED,
+                        "resources": [{"name": "nvidia.com/gpu", "replicas": 3}],
+                    }
+                },
+            },
+        ),
+        (
+            pool("mps"),
+            [],
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "none", "mpsRoot": "/run/nvidia/mps"},
+                "sharing": {
+                    "mps": {**SHARED, "resources": [{"name": "nvidia.com/gpu", "replicas": 3}]}
+                },
+            },
+        ),
+        (
+            pool("mig", **MIG_PROFILES),
+            ["nvidia.com/mig-3g.40gb"],
+            {"version": "v1", "flags": {"migStrategy": "mixed"}},
+        ),
+        # Oversubscribed MIG instances are time-sliced (MPS does not run on MIG devices).
+        (
+            pool("mig", "2", **MIG_PROFILES),
+            ["nvidia.com/mig-3g.40gb", "nvidia.com/mig-1g.10gb"],
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "mixed"},
+                "sharing": {
+                    "timeSlicing": {
+                        **SHARED,
+                        "resources": [
+                            {"name": "nvidia.com/mig-1g.10gb", "replicas": 3},
+                            {"name": "nvidia.com/mig-3g.40gb", "replicas": 3},
+                        ],
+                    }
+                },
+            },
+        ),
+    ],
+    ids=["exclusive", "timeslice", "mps", "mig", "mig-oversubscribed"],
+)
+def test_device_plugin_config_per_sharing_mode(
+    spec: GPUPoolSpec, resources: list[str], config: dict[str, Any]
+) -> None:
+    assert device_plugin_config(spec, resources, 3) == config
+
+
+def test_mig_parted_groups_equal_gpus_and_filters_to_the_models_devices() -> None:
+    a100 = next(m for m in CATALOG if m.key == "a100-80gb")
+    layout = [{"3g.40gb": 2}, {"3g.40gb": 2}, {"1g.10gb": 7}, {}]
+    assert mig_parted_config({"pool-a100-80gb-abc123": (a100, layout)}) == {
+        "version": "v1",
+        "mig-configs": {
+            "pool-a100-80gb-abc123": [
+                {
+                    "device-filter": list(a100.device_ids),
+                    "devices": [0, 1],
+                    "mig-enabled": True,
+                    "mig-devices": {"3g.40gb": 2},
+                },
+                {
+                    "device-filter": list(a100.device_ids),
+                    "devices": [2],
+                    "mig-enabled": True,
+                    "mig-devices": {"1g.10gb": 7},
+                },
+                # An unused GPU keeps MIG off: a whole GPU.
+                {"device-filter": list(a100.device_ids), "devices": [3], "mig-enabled": False},
+            ]
+        },
+    }
