@@ -38,7 +38,7 @@ def snippets(path: Path) -> list[Snippet]:
     """The yaml fenced blocks of a markdown file."""
     out: list[Snippet] = []
     lines = path.read_text().splitlines()
-    rel = path.relative_to(ROOT).as_posix()
+    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
     fence: str | None = None
     start, is_yaml, marked = 0, False, False
     body: list[str] = []
@@ -96,6 +96,20 @@ def resources() -> list[tuple[str, dict[str, Any]]]:
                 name = re.sub(r"[^a-z0-9]+", "-", s.file.lower()).strip("-")
                 out.append((f"{name}-l{s.line}-{i}.yaml", doc))
     return out
+
+
+def test_snippets_finds_yaml_blocks_and_markers(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n```sh\nmake\n```\n<!-- not-a-resource -->\n\n```yaml\nspec: {}\n```\n"
+        "- item\n\n  ```yaml\n  a: 1\n  ```\n````yml\n```\nb: 2\n````\n"
+    )
+    found = snippets(page)
+    assert [(s.line, s.text, s.marked) for s in found] == [
+        (7, "spec: {}", True),
+        (12, "a: 1", False),
+        (15, "```\nb: 2", False),
+    ]
 
 
 def test_the_docs_show_each_kind() -> None:
