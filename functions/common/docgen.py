@@ -2,7 +2,8 @@
 
   docs/reference/<kind>.md  every spec and status field of a kind: type, default, allowed values
                             and description, and the CEL rules with their messages, taken from the
-                            structural schema xrdgen writes into the XRDs (so from the models)
+                            structural schema xrdgen writes into the XRDs (so from the models),
+                            plus the models' default_factory values, which that schema lacks
   docs/layout.md            one line per module in functions/, sidecar/ and hack/: the summary of
                             its docstring (the first comment of a shell script)
 
