@@ -87,11 +87,11 @@ run: venv ## Serve the three functions (--insecure) on 127.0.0.1:9443-9445 until
 	$(PY) hack/render.py --serve $(if $(DEBUG),--debug)
 
 .PHONY: generate
-generate: venv ## Regenerate xrds/ and compositions/ from the spec models
+generate: venv ## Regenerate xrds/, compositions/ and docs/reference/, docs/layout.md from the code
 	$(VENV)/bin/inference-xrdgen
 
 .PHONY: check-generated
-check-generated: venv ## Fail when xrds/ or compositions/ are stale
+check-generated: venv ## Fail when xrds/, compositions/ or the generated docs pages are stale
 	$(VENV)/bin/inference-xrdgen --check
 
 .PHONY: lint

@@ -4,6 +4,8 @@ Two forms from the same models:
   xrds/claims/  apiextensions.crossplane.io/v1, namespaced claims over cluster composites
                 (installs on Crossplane v1.20 and v2.x)
   xrds/v2/      apiextensions.crossplane.io/v2, namespaced (or cluster) composites, no claims
+It also writes the docs pages generated from the code (functions/common/docgen.py): the field
+references docs/reference/<kind>.md and docs/layout.md.
 `inference-xrdgen --check` fails when the files on disk differ from what the models produce.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 import click
 import yaml
 
+from functions.common import docgen
 from functions.common.kinds import API_VERSION, GROUP, KINDS, VERSION, Kind
 
 CATEGORIES = ["crossplane", "inference"]
@@ -186,6 +189,10 @@ def expected_files(root: Path) -> dict[Path, str]:
             name = f"{kind.kind.lower()}.yaml"
             files[root / "xrds" / form / name] = dump(xrd(kind, form))
             files[root / "compositions" / form / name] = dump(composition(kind, form))
+    for kind in KINDS:
+        page = docgen.reference_page(kind, spec_schema(kind))
+        files[root / "docs" / "reference" / f"{kind.kind.lower()}.md"] = page
+    files[root / "docs" / "layout.md"] = docgen.layout_page(docgen.read_modules(root))
     return files
 
 
@@ -193,9 +200,10 @@ def expected_files(root: Path) -> dict[Path, str]:
 @click.option("--root", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--check", is_flag=True, help="Fail if generated files are stale; write nothing.")
 def cli(root: Path, check: bool) -> None:
-    """Write xrds/ and compositions/ from the spec models."""
+    """Write xrds/, compositions/ and the generated docs pages from the models and modules."""
     stale = []
-    for path, content in expected_files(root).items():
+    files = expected_files(root)
+    for path, content in files.items():
         current = path.read_text() if path.exists() else None
         if current == content:
             continue
@@ -208,4 +216,4 @@ def cli(root: Path, check: bool) -> None:
         for path in stale:
             click.echo(f"  {path}", err=True)
         sys.exit(1)
-    click.echo(f"{'checked' if check else 'wrote'} {len(expected_files(root))} files")
+    click.echo(f"{'checked' if check else 'wrote'} {len(files)} files")

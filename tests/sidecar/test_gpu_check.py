@@ -1,6 +1,6 @@
 """hack/gpu-check.sh without a GPU: recorded NVML answers and a FAKE nvidia-smi.
 
-The real check runs on a GPU machine (README, "Metrics sidecar"). Here a stand-in
+The real check runs on a GPU machine (docs/metrics.md, "On a GPU machine"). Here a stand-in
 `nvidia-smi` (a Python script written by the test, first on PATH) answers the three read-only
 queries the check makes from a JSON state whose values agree, or on purpose disagree, with
 the recorded fixtures; this exercises the script's plumbing and comparisons, not NVIDIA's

@@ -36,7 +36,8 @@ class ResourceCapacity(SpecModel):
     schedulable: int = 0
     """What the device plugin advertises: physical devices times time-slicing/MPS replicas."""
     requested: int = 0
-    """Replicas x devices per replica of InferenceServices whose spec.gpu.poolRef is the pool."""
+    """Replicas x devices per replica of InferenceServices bound to the pool (status.pool, else
+    spec.gpu.poolRef)."""
     available: int = 0
     """schedulable - requested; negative when the pool is overcommitted."""
 

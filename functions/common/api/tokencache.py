@@ -36,7 +36,7 @@ class Tier(SpecModel):
     """Capacity of the tier: per GPU for prefix (the KV-cache budget), per engine replica for
     local, in total for redis (maxmemory)."""
     ttl: Duration | None = None
-    """How long entries should live; see the README for which tiers can enforce it."""
+    """How long entries should live; enforced on the redis tier only (warned on the others)."""
     replicas: Annotated[int, Field(ge=1, le=16)] = 1
     """Redis pods (redis tier only)."""
     storageClassName: Annotated[str | None, Field(max_length=253)] = None
