@@ -12,6 +12,8 @@ from functions.common.api.status import GPUPoolStatus, InferenceServiceStatus, T
 GROUP = "inference.ai"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+# Where the function and configuration packages are published (package/*/crossplane.yaml).
+PACKAGE_REGISTRY = "xpkg.crossplane.io/inference-platform"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,12 @@ class Kind:
     scope: Literal["Namespaced", "Cluster"]
     function: str
     short_names: tuple[str, ...]
+    # 127.0.0.1 port of the function under `make run` and `python -m hack.render` (9443 is the
+    # SDK's default; FN_PORT_BASE moves all three, keeping their distances).
+    port: int = 9443
+    # The function reads the cluster's GPUPools and TokenCaches as required resources, which
+    # examples/required/cluster.yaml provides to offline renders.
+    reads_cluster: bool = False
 
     @property
     def composite_kind(self) -> str:
@@ -46,6 +54,8 @@ INFERENCE_SERVICE = Kind(
     "Namespaced",
     "function-inferenceservice",
     ("infsvc",),
+    port=9443,
+    reads_cluster=True,
 )
 GPU_POOL = Kind(
     "GPUPool",
@@ -55,6 +65,7 @@ GPU_POOL = Kind(
     "Cluster",
     "function-gpupool",
     ("gpool",),
+    port=9444,
 )
 TOKEN_CACHE = Kind(
     "TokenCache",
@@ -64,5 +75,6 @@ TOKEN_CACHE = Kind(
     "Namespaced",
     "function-tokencache",
     ("tcache",),
+    port=9445,
 )
 KINDS: tuple[Kind, ...] = (INFERENCE_SERVICE, GPU_POOL, TOKEN_CACHE)
