@@ -80,11 +80,11 @@ venv: $(VENV_STAMP) ## Create/refresh .venv from uv.lock (uv sync --frozen)
 
 .PHONY: render
 render: tools venv ## Render claims offline (FILE=..., FORM=claims|v2, OBSERVED=, REQUIRED=)
-	@$(PY) hack/render.py $(RENDER_ARGS)
+	@$(PY) -m hack.render $(RENDER_ARGS)
 
 .PHONY: run
 run: venv ## Serve the three functions (--insecure) on 127.0.0.1:9443-9445 until Ctrl-C
-	$(PY) hack/render.py --serve $(if $(DEBUG),--debug)
+	$(PY) -m hack.render --serve $(if $(DEBUG),--debug)
 
 .PHONY: generate
 generate: venv ## Regenerate xrds/, compositions/ and docs/reference/, docs/layout.md from the code
@@ -99,7 +99,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy hack/render.py
+	$(VENV)/bin/mypy -p hack.render
 	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 

@@ -1,6 +1,6 @@
 """The real kube-apiserver accepts every object our functions compose for the examples.
 
-`hack/render.py` renders examples/claims with the real crossplane CLI; every composed object of
+`hack.render` renders examples/claims with the real crossplane CLI; every composed object of
 a kind the server serves is then applied with server-side apply in dry-run mode and strict field
 validation, so an unknown or misplaced field, a bad quantity or an invalid name fails here even
 though the offline render accepted it. provider-kubernetes Objects are unwrapped: their
@@ -47,7 +47,7 @@ def free_port_range(count: int) -> int:
 
 def render(form: str) -> list[dict[str, Any]]:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "render.py"), "--form", form],
+        [sys.executable, "-m", "hack.render", "--form", form],
         check=False,
         capture_output=True,
         text=True,

@@ -29,7 +29,7 @@ def render(tools: Tools, *args: str, port_base: int) -> subprocess.CompletedProc
         "FN_PORT_BASE": str(port_base),
     }
     return subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "render.py"), *args],
+        [sys.executable, "-m", "hack.render", *args],
         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT, check=False,
     )  # fmt: skip
 
