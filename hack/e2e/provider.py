@@ -22,8 +22,8 @@ How v1.2.0 runs out of cluster (cmd/provider/main.go, pkg/kube/client/client.go)
   here, as in `install_third_party_crds` (all our manifests use v1alpha2, the storage version);
 - ports no flag moves (controller-runtime defaults, all interfaces): the webhook server's
   `:9443`, so one provider per machine at a time, and no composition function on its default
-  port (9443: `hack/render.py`'s FN_PORT_BASE default) meanwhile; the metrics server's `:8080`,
-  which `hack/tools.sh` turns off at link time (`metricsserver.DefaultBindAddress=0`);
+  port (9443: `python -m hack.render`'s FN_PORT_BASE default) meanwhile; the metrics server's
+  `:8080`, which `hack/tools.sh` turns off at link time (`metricsserver.DefaultBindAddress=0`);
 - `--poll` (10m by default) is how often it re-observes each Object for drift (a label removed
   by hand comes back within it); Objects become Ready within a second of being applied either way.
 """
@@ -200,7 +200,7 @@ class Provider:
 
 
 # controller-runtime's default, on all interfaces; provider-kubernetes has no flag for it. 9443 is
-# also a composition function's default gRPC port (hack/render.py's FN_PORT_BASE default).
+# also a composition function's default gRPC port (python -m hack.render's FN_PORT_BASE default).
 FIXED_PORTS = {9443: "webhook server"}
 
 
