@@ -1,11 +1,13 @@
 """Every example through the real `crossplane composition render` (CLI + core render engine),
 with our functions served over gRPC: the output must match the reviewed golden files.
 
+A mismatch prints a unified diff per file (golden -> rendered, the first DIFF_LINES lines).
 Regenerate after an intended change with `UPDATE_GOLDEN=1 make test`, then read the diff.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 import subprocess
@@ -19,6 +21,7 @@ from tests.toolchain import ROOT, Tools
 EXAMPLES = sorted((ROOT / "examples" / "claims").glob("*.yaml"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FORMS = {"claims": 0, "v2": 1}
+DIFF_LINES = 200  # per file
 
 
 def render(tools: Tools, *args: str, port_base: int) -> subprocess.CompletedProcess[str]:
@@ -59,18 +62,41 @@ def rendered(request: pytest.FixtureRequest, tools: Tools) -> tuple[str, dict[st
     return form, split_by_source(result.stdout)
 
 
+def golden_diff(golden: Path, text: str) -> str:
+    """A unified diff from the golden file to `text`, cut after DIFF_LINES lines."""
+    name = golden.relative_to(ROOT)
+    if not golden.exists():
+        return f"{name}: no golden file (UPDATE_GOLDEN=1 writes it)"
+    lines = list(
+        difflib.unified_diff(
+            golden.read_text().splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            fromfile=str(name),
+            tofile=f"{name} (rendered)",
+        )
+    )
+    shown = "".join(line if line.endswith("\n") else line + "\n" for line in lines[:DIFF_LINES])
+    more = len(lines) - DIFF_LINES
+    return shown + (f"... {more} more diff lines\n" if more > 0 else "")
+
+
 def test_every_example_renders_as_reviewed(rendered: tuple[str, dict[str, str]]) -> None:
     form, outputs = rendered
     assert sorted(outputs) == [p.name for p in EXAMPLES]
-    mismatched = []
+    diffs = []
     for name, text in outputs.items():
         golden = GOLDEN / form / name
         if os.environ.get("UPDATE_GOLDEN"):
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(text)
         elif not golden.exists() or golden.read_text() != text:
-            mismatched.append(name)
-    assert mismatched == [], f"{form}: output differs from tests/render/golden/{form}"
+            diffs.append(golden_diff(golden, text))
+    if diffs:
+        pytest.fail(
+            f"{form}: {len(diffs)} render(s) differ from tests/render/golden/{form} "
+            "(UPDATE_GOLDEN=1 to accept):\n" + "\n".join(diffs),
+            pytrace=False,
+        )
 
 
 def test_render_is_deterministic(tools: Tools) -> None:
