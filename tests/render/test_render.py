@@ -33,8 +33,13 @@ def render(tools: Tools, *args: str, port_base: int) -> subprocess.CompletedProc
     }
     return subprocess.run(
         [sys.executable, "-m", "hack.render", *args],
-        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def port_base(offset: int) -> int:
