@@ -6,7 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from functions.common.api.base import NamedRef, Rule, SecretKeyRef, SpecModel
+from functions.common.api.base import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    NamedRef,
+    Rule,
+    SecretKeyRef,
+    SpecModel,
+)
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES, GPU_TYPES
 from functions.common.quantity import Duration, Quantity
 
@@ -135,6 +142,65 @@ class Autoscaling(SpecModel):
     )
 
 
+RoutingMode = Literal["service", "prefix-aware"]
+FailureMode = Literal["FailClose", "FailOpen"]
+
+
+class GatewayRef(SpecModel):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+    """Name of an existing Gateway (gateway.networking.k8s.io/v1) to attach an HTTPRoute to."""
+    namespace: Annotated[str | None, Field(pattern=DNS_LABEL, max_length=63)] = None
+    """Namespace of the Gateway; default the InferenceService's. Its listener must allow routes
+    from this namespace."""
+    sectionName: Annotated[str | None, Field(pattern=DNS_SUBDOMAIN, max_length=253)] = None
+    """Listener of the Gateway to attach to; default all listeners that allow the route."""
+
+
+class Scorers(SpecModel):
+    """Weights of the endpoint picker's scorers: each scores every replica from 0 to 1 and the
+    replica with the highest weighted sum serves the request."""
+
+    prefixCache: Annotated[int, Field(ge=0, le=100)] = 3
+    """Prefers replicas that recently served the longest prefix of the prompt."""
+    queue: Annotated[int, Field(ge=0, le=100)] = 2
+    """Prefers replicas with fewer waiting requests (vllm:num_requests_waiting)."""
+    kvCacheUtilization: Annotated[int, Field(ge=0, le=100)] = 2
+    """Prefers replicas with more free KV cache (vllm:kv_cache_usage_perc)."""
+
+    rules = (
+        Rule(
+            "self.prefixCache > 0",
+            "prefixCache must be above 0: prefix-aware routing without the prefix scorer is "
+            "load balancing only",
+            lambda s: s.prefixCache > 0,
+        ),
+    )
+
+
+class Routing(SpecModel):
+    mode: RoutingMode = "service"
+    """service: the replicas behind a Kubernetes Service (any replica may get any request);
+    prefix-aware: an InferencePool whose endpoint picker sends a request to the replica most
+    likely to hold its prefix in cache, weighed against load (Gateway API Inference Extension)."""
+    gatewayRef: GatewayRef | None = None
+    """Gateway to publish the service on through an HTTPRoute (to the InferencePool, or to the
+    Service in mode service)."""
+    scorers: Scorers | None = None
+    """Scorer weights of the endpoint picker (prefix-aware only); default prefixCache 3,
+    queue 2, kvCacheUtilization 2."""
+    failureMode: FailureMode | None = None
+    """What the gateway does when the endpoint picker does not answer (prefix-aware only):
+    FailClose (default) rejects the request, FailOpen sends it to any replica."""
+
+    rules = (
+        Rule(
+            "self.mode == 'prefix-aware' || (!has(self.scorers) && !has(self.failureMode))",
+            "scorers and failureMode are only allowed when mode is prefix-aware",
+            lambda s: s.mode == "prefix-aware" or (s.scorers is None and s.failureMode is None),
+        ),
+    )
+
+
 SIDECAR_IMAGE = "ghcr.io/inference-platform/inference-sidecar:v0.1.0"
 
 
@@ -183,3 +249,5 @@ class InferenceServiceSpec(SpecModel):
     """The metrics sidecar container in every replica."""
     autoscaling: Autoscaling | None = None
     """Autoscaling on GPU utilization, queue depth or latency."""
+    routing: Routing = Field(default_factory=Routing)
+    """How requests reach the replicas: a Service, or prefix-aware through an InferencePool."""

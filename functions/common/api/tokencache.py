@@ -6,16 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from functions.common.api.base import Rule, SpecModel
+from functions.common.api.base import DNS_LABEL, DNS_SUBDOMAIN, Rule, SpecModel
 from functions.common.quantity import Duration, Quantity, to_bytes
 
 TierType = Literal["prefix", "local", "redis"]
 EvictionPolicy = Literal["lru", "lfu", "ttl", "random", "noeviction"]
 Compression = Literal["none", "zstd", "lz4", "cachegen"]
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+NAME_PATTERN = DNS_LABEL
 # Absolute, no trailing slash, no `.`/`..` segments (the API server rejects `..` in hostPath).
 HOST_PATH = r"^(/[-_a-zA-Z0-9][-._a-zA-Z0-9]*)+$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Below this a tier holds barely two LMCache chunks (one 256-token Llama-3.1-8B chunk is ~7MB).
 MIN_TIER_SIZE = "16Mi"
 
