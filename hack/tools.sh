@@ -198,6 +198,26 @@ build_provider_kubernetes() {
     -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0
 }
 
+# Gateway API Inference Extension: the endpoint picker (EPP) and the CRDs of prefix-aware routing.
+# The EPP's main module has no local replaces, so go_tool builds cmd/epp as released; the link
+# flags stamp the version as the release Dockerfile does (version.BuildRef; no commit in a zip).
+# CRDs: InferencePool (inference.networking.k8s.io, what we compose) and the two kinds of the
+# x-k8s.io group the EPP watches when discovery finds them (InferenceObjective,
+# InferenceModelRewrite; pkg/epp/server/controller_config.go). Gateway API: the standard-channel
+# GatewayClass, Gateway and HTTPRoute (an HTTPRoute's backendRef names the InferencePool).
+build_gie() {
+  local module=sigs.k8s.io/gateway-api-inference-extension
+  go_tool epp "$module" "$GIE_VERSION" "$module/cmd/epp" -X "$module/version.BuildRef=$GIE_VERSION"
+  crds gie "$module" "$GIE_VERSION" \
+    config/crd/bases/inference.networking.k8s.io_inferencepools.yaml \
+    config/crd/bases/inference.networking.x-k8s.io_inferenceobjectives.yaml \
+    config/crd/bases/inference.networking.x-k8s.io_inferencemodelrewrites.yaml
+  crds gateway-api sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" \
+    config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml \
+    config/crd/standard/gateway.networking.k8s.io_gateways.yaml \
+    config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
+}
+
 build_e2e() {
   crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" \
     config/crd/bases/keda.sh_scaledobjects.yaml
@@ -226,6 +246,7 @@ build_e2e() {
   go_tool registry github.com/google/go-containerregistry "$GO_CONTAINERREGISTRY_VERSION" \
     github.com/google/go-containerregistry/cmd/registry
   build_provider_kubernetes
+  build_gie
 }
 
 case "${1:-all}" in
@@ -237,5 +258,6 @@ case "${1:-all}" in
   etcd) build_etcd ;;
   e2e) build_e2e ;;
   provider-kubernetes) build_provider_kubernetes ;;
-  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes]" >&2; exit 2 ;;
+  gie) build_gie ;;
+  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes|gie]" >&2; exit 2 ;;
 esac
