@@ -1,4 +1,4 @@
-"""Locate the crossplane CLI and core built by `make tools` (hack/tools.sh)."""
+"""Locate the crossplane CLI, core and endpoint picker built by `make tools` (hack/tools.sh)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class Tools:
     crossplane: Path
     core: Path
     core_version: str
+    epp: Path
+    """The Gateway API Inference Extension's endpoint picker (make tools)."""
 
     @property
     def validate_args(self) -> list[str]:
@@ -53,8 +55,9 @@ def find_tools() -> Tools:
         tools_dir / "bin" / "crossplane",
         tools_dir / "bin" / "crossplane-core",
         _versions()["CROSSPLANE_CORE_VERSION"],
+        tools_dir / "bin" / "epp",
     )
-    missing = [p for p in (found.crossplane, found.core) if not p.exists()]
+    missing = [p for p in (found.crossplane, found.core, found.epp) if not p.exists()]
     if missing:
         pytest.fail(f"missing {', '.join(map(str, missing))}: run `make tools`")
     return found

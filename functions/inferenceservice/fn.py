@@ -16,10 +16,11 @@ from functions.inferenceservice import (
     modelstore,
     monitoring,
     pools,
+    routing,
     sidecar_container,
     tokencache,
 )
-from functions.inferenceservice.backends import ENGINES
+from functions.inferenceservice.backends import ENGINES, vllm
 from functions.inferenceservice.backends.base import BackendInput, BackendPlan, TierPlan
 from functions.inferenceservice.placement import Placement, place
 
@@ -32,6 +33,7 @@ def deployment(
     plan: BackendPlan,
     store: modelstore.ModelStore | None,
     tiers: TierPlan,
+    pod_labels: dict[str, str],
 ) -> dict[str, Any]:
     owner, spec = req.owner, req.spec
     memory = spec.resources.memory
@@ -70,7 +72,7 @@ def deployment(
     metrics = sidecar_container.container(spec, plan)
     pod_spec["containers"] = [container, *([metrics] if metrics else [])]
     pod_spec["volumes"] = volumes
-    template_meta: dict[str, Any] = {"labels": owner.labels(COMPONENT)}
+    template_meta: dict[str, Any] = {"labels": {**owner.labels(COMPONENT), **pod_labels}}
     annotations = {**plan.pod_annotations, **tiers.pod_annotations}
     if annotations:
         template_meta["annotations"] = dict(sorted(annotations.items()))
@@ -215,8 +217,18 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
     plan = engine.plan(inp)
     store = modelstore.store(owner, spec)
     tiers = engine.tiers(inp, bound) if bound else TierPlan()
+    routed = routing.plan(
+        owner,
+        spec,
+        plan,
+        owner.selector(COMPONENT),
+        req.required,
+        req.observed,
+        vllm.BLOCK_SIZE if routing.prefix_aware(spec) else None,
+    )
+    requirements += routed.requirements
     resources: dict[str, dict[str, Any]] = {
-        "deployment": deployment(req, placement, plan, store, tiers),
+        "deployment": deployment(req, placement, plan, store, tiers, routed.pod_labels),
         "service": service(req, plan.service_ports),
         "disruption-budget": monitoring.disruption_budget(owner, owner.child(), COMPONENT),
         "pod-monitor": monitoring.pod_monitor(
@@ -231,6 +243,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
             ),
         ),
         **plan.resources,
+        **routed.resources,
     }
     cluster = Cluster()
     if store is not None:
@@ -253,6 +266,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         "tokenCache": bound.name if bound else None,
         "desiredReplicas": observed.get("spec", {}).get("replicas"),
         "readyReplicas": observed.get("status", {}).get("availableReplicas", 0),
+        "routing": routed.status,
     }
     warnings = [
         *peer_warnings,
@@ -263,12 +277,18 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         *modelstore.warnings(spec),
         *(bound.warnings if bound else ()),
         *tiers.warnings,
+        *routed.warnings,
     ]
     return Composed(
         resources=resources,
         status={k: v for k, v in status.items() if v is not None},
         warnings=warnings,
-        conditions=[backend_ready(req, store), gpu_allocated(binding), cache_ready(spec, bound)],
+        conditions=[
+            backend_ready(req, store),
+            gpu_allocated(binding),
+            cache_ready(spec, bound),
+            *([routed.condition] if routed.condition else []),
+        ],
         requirements=requirements,
         cluster=cluster,
     )

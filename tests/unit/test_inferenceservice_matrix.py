@@ -23,6 +23,7 @@ MATRIX = {
     "llama-8b-h100-exclusive.yaml": ("vllm", "h100-exclusive", "nvidia.com/gpu", 2, "/health"),
     "llama-70b.yaml": ("vllm", "a100-pool", "nvidia.com/mig-3g.40gb.shared", 1, "/health"),
     "qwen-hostpath-cache.yaml": ("vllm", "h100-exclusive", "nvidia.com/gpu", 1, "/health"),
+    "llama-8b-prefix-aware.yaml": ("vllm", "h100-exclusive", "nvidia.com/gpu", 1, "/health"),
     "gemma-mps.yaml": ("vllm", "t4-mps", "nvidia.com/gpu.shared", 1, "/health"),
     "phi-timeslice.yaml": ("vllm", "l4-timeslice", "nvidia.com/gpu.shared", 1, "/health"),
     "qwen-triton.yaml": ("triton", "l40s-exclusive", "nvidia.com/gpu", 1, "/v2/health/ready"),

@@ -7,6 +7,23 @@ from pydantic import Field
 from functions.common.api.base import SpecModel
 
 
+class RoutingStatus(SpecModel):
+    mode: str | None = None
+    """Routing in force: service, or prefix-aware (through the InferencePool)."""
+    inferencePool: str | None = None
+    """InferencePool over the engine pods (prefix-aware)."""
+    endpointPicker: str | None = None
+    """Service of the pool's endpoint picker (ext-proc gRPC on 9002)."""
+    httpRoute: str | None = None
+    """HTTPRoute attaching the service to spec.routing.gatewayRef."""
+    gateway: str | None = None
+    """The Gateway (namespace/name) the HTTPRoute attaches to."""
+    gatewayFound: bool | None = None
+    """Whether that Gateway exists."""
+    endpoint: str | None = None
+    """Base URL through the Gateway (its first address and listener), once it reports one."""
+
+
 class InferenceServiceStatus(SpecModel):
     endpoint: str | None = None
     """In-cluster OpenAI-compatible (or KServe v2, for Triton) base URL."""
@@ -26,6 +43,8 @@ class InferenceServiceStatus(SpecModel):
     """Replicas the backend Deployment wants (set by the autoscaler when there is one)."""
     readyReplicas: int | None = None
     """Replicas of the backend Deployment that are available."""
+    routing: RoutingStatus | None = None
+    """How requests reach the replicas (spec.routing)."""
     warnings: list[str] = Field(default_factory=list)
     """Requested features the rendered configuration cannot honour, and why."""
 

@@ -21,6 +21,8 @@ PORT = 8000
 # The image ships a `vllm` user (UID 2000, GID 0) for non-root runs.
 RUN_AS_USER = 2000
 COMMAND = ["vllm", "serve"]
+# KV-cache block size in tokens (vLLM's default, made explicit where a router mirrors it).
+BLOCK_SIZE = 16
 # LMCache indexes its disk tier in memory only, so chunk files a previous engine container of
 # this pod wrote would never be read again yet fill the volume uncounted: clear them, then run
 # the engine. The directory is this pod's own (its volume, or its subdirectory of a hostPath).
@@ -48,6 +50,9 @@ def args(inp: BackendInput) -> list[str]:
     ]
     if spec.model.revision:
         out.append(f"--revision={spec.model.revision}")
+    if spec.routing.mode == "prefix-aware":
+        # The endpoint picker's prefix index falls back to this block size (picker.py).
+        out.append(f"--block-size={BLOCK_SIZE}")
     if spec.cache.enabled:
         out.append("--enable-prefix-caching")
         if spec.cache.prefixCacheSize is not None:
