@@ -27,6 +27,7 @@ class Target:
     """An engine the warmup Job sends the prefixes to."""
 
     url: str
+    """OpenAI-compatible base URL, as an InferenceService's status reports it (`.../v1`)."""
     model: str
 
 

@@ -3,7 +3,7 @@
 The engine computes the prefix's KV blocks for a one-token completion and keeps them in its
 prefix cache (and, with LMCache, stores them in the TokenCache's tiers), so later requests that
 start with the prefix reuse them. Reads a JSON plan (`{"targets": [{"url", "model"}],
-"prefixes": [...]}`), POSTs `/v1/completions` for every target and prefix, retries connection
+"prefixes": [...]}`, sidecar/contract.py), POSTs `<url>/completions` for every target and prefix, retries connection
 errors, 429 and 5xx with exponential backoff, and stops at the deadline. Exits 0 when every
 prefix reached every target, 1 otherwise (the Job then retries within its backoffLimit).
 """
@@ -32,7 +32,7 @@ class Retryable(Exception):
 def complete(target: Target, prefix: str, timeout: float) -> None:
     body = json.dumps({"model": target.model, "prompt": prefix, "max_tokens": 1}).encode()
     req = urllib.request.Request(
-        f"{target.url}/v1/completions", data=body, headers={"Content-Type": "application/json"}
+        f"{target.url}/completions", data=body, headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as rsp:

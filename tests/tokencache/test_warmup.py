@@ -76,7 +76,8 @@ def sims(tmp_path: Path) -> Iterator[list[procs.Sim]]:
 def test_after_warmup_a_request_with_a_common_prefix_hits_the_prefix_cache(
     tmp_path: Path, sims: list[procs.Sim]
 ) -> None:
-    plan = Plan(tuple(Target(s.base, SIM_MODEL) for s in sims), (SYSTEM, OTHER))
+    # Targets are OpenAI base URLs, as InferenceService status.endpoint reports them.
+    plan = Plan(tuple(Target(f"{s.base}/v1", SIM_MODEL) for s in sims), (SYSTEM, OTHER))
     before = [counters(s) for s in sims]
     result = run_warmup(tmp_path, plan)
     assert result.returncode == 0, result.stderr
@@ -97,7 +98,7 @@ def test_without_warmup_the_first_request_misses(sims: list[procs.Sim]) -> None:
 
 def test_an_engine_that_is_not_up_yet_is_retried(tmp_path: Path) -> None:
     port = procs.free_port()
-    plan = Plan((Target(f"http://127.0.0.1:{port}", SIM_MODEL),), (SYSTEM,))
+    plan = Plan((Target(f"http://127.0.0.1:{port}/v1", SIM_MODEL),), (SYSTEM,))
     (tmp_path / "plan.json").write_text(plan.to_json())
     warm = procs.Proc(
         [*warmup_command(), f"--plan={tmp_path / 'plan.json'}", "--deadline-seconds=60"],
@@ -115,7 +116,7 @@ def test_an_engine_that_is_not_up_yet_is_retried(tmp_path: Path) -> None:
 
 
 def test_runtime_is_bounded_by_the_deadline_and_failures_are_reported(tmp_path: Path) -> None:
-    never = Target(f"http://127.0.0.1:{procs.free_port()}", SIM_MODEL)
+    never = Target(f"http://127.0.0.1:{procs.free_port()}/v1", SIM_MODEL)
     result = run_warmup(tmp_path, Plan((never,), (SYSTEM, OTHER)), "--deadline-seconds=2")
     assert result.returncode == 1
     assert f"not warmed: prefix 0 to {never.url} ({SIM_MODEL}): deadline reached" in result.stderr
@@ -124,7 +125,7 @@ def test_runtime_is_bounded_by_the_deadline_and_failures_are_reported(tmp_path: 
 
 
 def test_a_rejected_request_is_not_retried(tmp_path: Path, sims: list[procs.Sim]) -> None:
-    wrong = Target(sims[0].base, "no-such-model")
+    wrong = Target(f"{sims[0].base}/v1", "no-such-model")
     result = run_warmup(tmp_path, Plan((wrong,), (SYSTEM,)))
     assert result.returncode == 1
     assert "retrying" not in result.stderr
@@ -146,7 +147,9 @@ def test_the_rendered_job_warms_the_bound_service(tmp_path: Path, sims: list[pro
     sim = sims[0]
     cache = claim_composite(example("shared-cache.yaml"), "tjcw2")
     doc = with_spec(cache, **{"warmup.commonPrefixes": [SYSTEM]})
-    res = run(doc, required={"inferenceservices": [service("llama", "shared-cache", 1, sim.base)]})
+    # status.endpoint as the InferenceService function reports it: the OpenAI base URL.
+    endpoint = f"{sim.base}/v1"
+    res = run(doc, required={"inferenceservices": [service("llama", "shared-cache", 1, endpoint)]})
     assert res.fatal == []
     plan = res.resources["warmup-plan"]["data"]["plan.json"]
     container = res.resources["warmup"]["spec"]["template"]["spec"]["containers"][0]
