@@ -171,16 +171,9 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
             jobs = warmupjob.resources(owner, Plan(tuple(ready), tuple(spec.warmup.commonPrefixes)))
             resources.update(jobs)
             status["warmupJob"] = jobs["warmup"]["metadata"]["name"]
-            # Through each service's Service: one replica per request gets the prefix.
             for svc in warmupjob.bound(owner, found.found):
-                replicas = svc.status.readyReplicas or 0
-                if replicas > 1:
-                    warnings.append(
-                        f"warmup: InferenceService {svc.name} has {replicas} replicas; each "
-                        "prefix warms the one its Service picks (the others reuse it through "
-                        "LMCache's shared tiers, if any, in whole "
-                        f"{lmcache.CHUNK_SIZE}-token chunks)"
-                    )
+                if warning := warmupjob.one_replica_warned(svc):
+                    warnings.append(warning)
     return Composed(
         resources=resources,
         status=status,

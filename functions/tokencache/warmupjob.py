@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from functions.common import peers
+from functions.common import lmcache, peers
 from functions.common.api.inferenceservice import SIDECAR_IMAGE
 from functions.common.composer import Request
 from functions.common.kinds import INFERENCE_SERVICE
@@ -41,6 +41,18 @@ def bound(owner: Owner, services: Iterable[InferenceServicePeer]) -> list[Infere
     return [s for s in services if s.status.tokenCache == owner.name]
 
 
+def routed_endpoint(svc: InferenceServicePeer) -> str | None:
+    """The service's endpoint through its prefix-aware router, once its Gateway reports one.
+
+    Warmup sent there reaches the replica later requests with the prefix go to: the endpoint
+    picker remembers where it sent each prefix and prefers that replica (weighed against load).
+    """
+    routing = svc.status.routing
+    if routing is not None and routing.mode == "prefix-aware":
+        return routing.endpoint
+    return None
+
+
 def targets(
     owner: Owner, services: Iterable[InferenceServicePeer]
 ) -> tuple[list[Target], list[str]]:
@@ -48,11 +60,28 @@ def targets(
     ready, waiting = [], []
     for svc in sorted(bound(owner, services), key=lambda s: s.name):
         status = svc.status
-        if status.endpoint and status.servedModel and status.readyReplicas:
-            ready.append(Target(status.endpoint.rstrip("/"), status.servedModel))
+        endpoint = routed_endpoint(svc) or status.endpoint
+        if endpoint and status.servedModel and status.readyReplicas:
+            ready.append(Target(endpoint.rstrip("/"), status.servedModel))
         else:
             waiting.append(svc.name)
     return sorted(set(ready), key=lambda t: (t.url, t.model)), waiting
+
+
+def one_replica_warned(svc: InferenceServicePeer) -> str | None:
+    """Why only one of the service's replicas gets each prefix, when that is so."""
+    replicas = svc.status.readyReplicas or 0
+    if replicas <= 1 or routed_endpoint(svc):
+        return None
+    through = "Service"
+    routing = svc.status.routing
+    if routing is not None and routing.mode == "prefix-aware":
+        through = "Service (its router is reached through a Gateway that reports no endpoint yet)"
+    return (
+        f"warmup: InferenceService {svc.name} has {replicas} replicas; each prefix warms the one "
+        f"its {through} picks (the others reuse it through LMCache's shared tiers, if any, in "
+        f"whole {lmcache.CHUNK_SIZE}-token chunks)"
+    )
 
 
 def resources(owner: Owner, plan: Plan) -> dict[str, dict[str, Any]]:

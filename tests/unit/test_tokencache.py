@@ -552,6 +552,31 @@ def test_warmup_of_a_multi_replica_service_says_one_replica_is_warmed() -> None:
     assert any(w.startswith("warmup: InferenceService llama has 3 replicas") for w in res.warnings)
 
 
+def routed(endpoint: str | None) -> dict[str, Any]:
+    svc = service("llama", "shared-cache", ready=3)
+    svc["status"]["routing"] = {"mode": "prefix-aware", "inferencePool": "llama"}
+    if endpoint:
+        svc["status"]["routing"]["endpoint"] = endpoint
+    return svc
+
+
+def test_warmup_goes_through_the_prefix_aware_router_to_the_replica_that_will_serve() -> None:
+    res = warm([routed("http://10.0.0.20/v1")])
+    assert [t["url"] for t in plan_of(res)["targets"]] == ["http://10.0.0.20/v1"]
+    assert res.status["warmupTargets"] == ["http://10.0.0.20/v1"]
+    assert not any(w.startswith("warmup: InferenceService") for w in res.warnings)
+
+
+def test_a_router_without_a_gateway_endpoint_is_warmed_through_the_service() -> None:
+    res = warm([routed(None)])
+    assert res.status["warmupTargets"] == ["http://llama.default.svc.cluster.local:8000"]
+    assert (
+        "warmup: InferenceService llama has 3 replicas; each prefix warms the one its Service "
+        "(its router is reached through a Gateway that reports no endpoint yet) picks (the "
+        "others reuse it through LMCache's shared tiers, if any, in whole 256-token chunks)"
+    ) in res.warnings
+
+
 def test_integer_sizes_survive_the_wire() -> None:
     """YAML `size: 1073741824` arrives as the double 1073741824.0 (protobuf Struct)."""
     tiers = [{"name": "r", "type": "redis", "size": 1073741824}]
