@@ -3,8 +3,9 @@
 The engine computes the prefix's KV blocks for a one-token completion and keeps them in its
 prefix cache (and, with LMCache, stores them in the TokenCache's tiers), so later requests that
 start with the prefix reuse them. Reads a JSON plan (`{"targets": [{"url", "model"}],
-"prefixes": [...]}`, sidecar/contract.py), POSTs `<url>/completions` for every target and prefix, retries connection
-errors, 429 and 5xx with exponential backoff, and stops at the deadline. Exits 0 when every
+"prefixes": [...]}`, sidecar/contract.py), POSTs `<url>/completions` for every target and
+prefix, retries connection errors, 429 and 5xx with exponential backoff, and stops at the
+deadline. Exits 0 when every
 prefix reached every target, 1 otherwise (the Job then retries within its backoffLimit).
 """
 
