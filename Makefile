@@ -59,7 +59,7 @@ help: ## Show this help
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 
 .PHONY: tools
-tools: ## Build the crossplane CLI, core, llm-d-inference-sim and the GIE endpoint picker into TOOLS_DIR (Go >= 1.26)
+tools: ## Build the crossplane CLI, core, llm-d-inference-sim, the GIE endpoint picker and the NVIDIA device plugin into TOOLS_DIR (Go >= 1.26, a C compiler)
 	@hack/tools.sh
 
 .PHONY: tools-e2e

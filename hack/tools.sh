@@ -218,6 +218,38 @@ build_gie() {
     config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
 }
 
+# The NVIDIA device plugin as released, for tests/cli/test_device_plugin_config.py. go-nvml (cgo,
+# dlopen) has no CGO_ENABLED=0 build, so this one tool needs a C compiler; nothing links NVML.
+# The plugin's flag validation asks whether libnvidia-ml.so.1 can be dlopened (the GPU Operator's
+# default CDI device-list strategy requires it), so a stand-in library that loads and answers
+# nvmlInit with NVML_ERROR_DRIVER_NOT_LOADED (9) goes beside it: a GPU node whose driver root has
+# NVML, minus the GPUs. The plugin then validates, and stops at its first NVML call.
+build_device_plugin() {
+  local module=github.com/NVIDIA/k8s-device-plugin
+  if ! command -v "${CC:-cc}" >/dev/null 2>&1; then
+    echo "error: the NVIDIA device plugin needs cgo: install a C compiler (gcc or clang) and" \
+      "re-run 'make tools'." >&2
+    exit 1
+  fi
+  CGO_ENABLED=1 go_tool nvidia-device-plugin "$module" "$K8S_DEVICE_PLUGIN_VERSION" \
+    "$module/cmd/nvidia-device-plugin" -X "$module/internal/info.version=$K8S_DEVICE_PLUGIN_VERSION"
+  local root="$TOOLS_DIR/nvml-driver-not-loaded-v1"
+  [[ -f $root/usr/lib64/libnvidia-ml.so.1 ]] && return 0
+  local src; src=$(mktemp -d)
+  cat > "$src/nvml.c" <<'C'
+/* Stand-in libnvidia-ml.so.1: loads, and reports that the NVIDIA driver is not loaded. */
+int nvmlInit_v2(void) { return 9; }
+int nvmlInit(void) { return 9; }
+int nvmlInitWithFlags(unsigned int flags) { (void)flags; return 9; }
+int nvmlShutdown(void) { return 0; }
+const char *nvmlErrorString(int result) { (void)result; return "Driver Not Loaded"; }
+C
+  mkdir -p "$root.tmp/usr/lib64" \
+    && "${CC:-cc}" -shared -fPIC -o "$root.tmp/usr/lib64/libnvidia-ml.so.1" "$src/nvml.c" \
+    && rm -rf "$root" && mv "$root.tmp" "$root"
+  rm -rf "$src"
+}
+
 build_e2e() {
   crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" \
     config/crd/bases/keda.sh_scaledobjects.yaml
@@ -252,12 +284,14 @@ case "${1:-all}" in
   cli) build_cli ;;
   core) build_core ;;
   sim) build_sim ;;
-  # The endpoint picker is in `all`: make test loads rendered picker configs with it.
-  all) build_cli; build_core; build_sim; build_gie ;;
+  # The endpoint picker and the device plugin are in `all`: make test loads rendered configs
+  # with them.
+  all) build_cli; build_core; build_sim; build_gie; build_device_plugin ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   e2e) build_e2e ;;
   provider-kubernetes) build_provider_kubernetes ;;
   gie) build_gie ;;
-  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes|gie]" >&2; exit 2 ;;
+  device-plugin) build_device_plugin ;;
+  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes|gie|device-plugin]" >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
-"""Locate the crossplane CLI, core and endpoint picker built by `make tools` (hack/tools.sh)."""
+"""Locate the crossplane CLI, core, endpoint picker and device plugin built by `make tools`
+(hack/tools.sh)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class Tools:
     core_version: str
     epp: Path
     """The Gateway API Inference Extension's endpoint picker (make tools)."""
+    device_plugin: Path
+    """The NVIDIA device plugin, cmd/nvidia-device-plugin (make tools)."""
+    nvml_root: Path
+    """A driver root whose libnvidia-ml.so.1 loads and reports the driver not loaded."""
 
     @property
     def validate_args(self) -> list[str]:
@@ -56,8 +61,11 @@ def find_tools() -> Tools:
         tools_dir / "bin" / "crossplane-core",
         _versions()["CROSSPLANE_CORE_VERSION"],
         tools_dir / "bin" / "epp",
+        tools_dir / "bin" / "nvidia-device-plugin",
+        tools_dir / "nvml-driver-not-loaded-v1",
     )
-    missing = [p for p in (found.crossplane, found.core, found.epp) if not p.exists()]
+    needed = (found.crossplane, found.core, found.epp, found.device_plugin, found.nvml_root)
+    missing = [p for p in needed if not p.exists()]
     if missing:
         pytest.fail(f"missing {', '.join(map(str, missing))}: run `make tools`")
     return found
