@@ -11,7 +11,6 @@ from functions.common.gpus import GPUModel
 
 GPU = sharing.GPU
 MPS_MAX_REPLICAS = 48  # device plugin limit for compute capability >= 7.5
-MPS_ROOT = "/run/nvidia/mps"
 
 
 def replicas(spec: GPUPoolSpec) -> tuple[int, list[str]]:
@@ -38,7 +37,14 @@ def replicas(spec: GPUPoolSpec) -> tuple[int, list[str]]:
 def device_plugin_config(
     spec: GPUPoolSpec, mig_resources: list[str], shares: int
 ) -> dict[str, Any]:
-    """The device plugin's config: MIG strategy, and `shares` replicas per shared device."""
+    """The device plugin's config: MIG strategy, and `shares` replicas per shared device.
+
+    Under the GPU Operator every flag also set in the plugin's environment is overridden by it
+    (env > config file). `flags.migStrategy` takes effect because the documented ClusterPolicy
+    leaves `spec.mig.strategy` unset, so the operator sets no `MIG_STRATEGY` (docs/gpupool.md
+    "Cluster setup"): MIG pools need `mixed`, and the plugin refuses MPS with `mixed`. The
+    operator always sets `MPS_ROOT` (`spec.devicePlugin.mps.root`), so no `mpsRoot` is written.
+    """
     mode = spec.sharing.mode
     flags: dict[str, Any] = {"migStrategy": "mixed" if mode == "mig" else "none"}
     config: dict[str, Any] = {"version": "v1", "flags": flags}
@@ -54,7 +60,6 @@ def device_plugin_config(
             "timeSlicing": {**shared, "resources": [{"name": GPU, "replicas": shares}]}
         }
     elif mode == "mps":
-        flags["mpsRoot"] = MPS_ROOT
         config["sharing"] = {"mps": {**shared, "resources": [{"name": GPU, "replicas": shares}]}}
     elif mode == "mig" and spec.oversubscription.enabled:
         # MPS is not supported on MIG devices; time-slicing is.

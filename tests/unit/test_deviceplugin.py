@@ -85,7 +85,7 @@ def test_mps_refuses_more_clients_than_a_gpu_takes() -> None:
             [],
             {
                 "version": "v1",
-                "flags": {"migStrategy": "none", "mpsRoot": "/run/nvidia/mps"},
+                "flags": {"migStrategy": "none"},
                 "sharing": {
                     "mps": {**SHARED, "resources": [{"name": "nvidia.com/gpu", "replicas": 3}]}
                 },

@@ -101,7 +101,7 @@ def test_sample_time_slices_mig_devices_with_whole_replicas() -> None:
             {"enabled": True, "ratio": "3"},
             {
                 "version": "v1",
-                "flags": {"migStrategy": "none", "mpsRoot": "/run/nvidia/mps"},
+                "flags": {"migStrategy": "none"},
                 "sharing": {
                     "mps": {
                         "renameByDefault": True,
