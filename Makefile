@@ -102,6 +102,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy -p hack.render
 	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
+	$(VENV)/bin/mypy -p tests.routing
 
 .PHONY: test
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
@@ -111,7 +112,7 @@ test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane bin
 # runs Crossplane against a local kube-apiserver. .ci/run runs both.
 .PHONY: test-e2e
 test-e2e: tools tools-e2e venv ## End-to-end tests: Crossplane on a local control plane (tests/e2e; docs/e2e.md)
-	E2E=1 PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+	E2E=1 PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest tests/e2e tests/routing $(PYTEST_ARGS)
 
 # System packages the tests start as processes. Today: redis-server (the metrics sidecar's
 # tests run it on a free port). Installed with apt-get when missing and running as root.
@@ -136,6 +137,12 @@ sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.pr
 .PHONY: bench-sidecar
 bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
+
+# Real endpoint picker (epp) + llm-d-inference-sim replicas on the e2e control plane; ~5 min.
+.PHONY: bench-cache
+bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; writes docs/routing-benchmark.md); not part of test
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.routing.bench \
+	  --command "make bench-cache$(if $(CACHE_BENCH_ARGS), CACHE_BENCH_ARGS='$(CACHE_BENCH_ARGS)')" $(CACHE_BENCH_ARGS)
 
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test
