@@ -28,7 +28,7 @@ from pathlib import Path
 from hack.e2e.controlplane import ControlPlane, control_plane, pinned_versions
 from tests.procs import ROOT, running
 from tests.routing import client, extproc, fleet, metrics, report
-from tests.routing.render import Rendered, render
+from tests.routing.render import EXAMPLE, Rendered, render
 from tests.routing.workload import Spec, Workload, build
 from tests.sidecar import procs as sidecar_procs
 
@@ -161,11 +161,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=Spec.requests)
     p.add_argument("--workers", type=int, default=8, help="concurrent client users")
     p.add_argument("--seed", type=int, default=Spec.seed)
-    p.add_argument("--example", default=None, help="example claim to render (examples/claims)")
+    p.add_argument("--example", default=EXAMPLE, help="example claim to render (examples/claims)")
     p.add_argument(
         "--out",
         default=str(ROOT / "docs" / "routing-benchmark.md"),
         help="page to write ('-': none)",
+    )
+    p.add_argument(
+        "--kv-cache-blocks",
+        type=int,
+        default=0,
+        help="KV-cache blocks per replica instead of the rendered size (cache pressure)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temp dir with every log")
     p.add_argument("--command", default="", help="the command to quote in the page")
@@ -183,11 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--modes: unknown {sorted(unknown)}; known {list(report.MODES)}")
     started = time.monotonic()
     rendered = render(args.example)
-    settings = fleet.EngineSettings.from_render(rendered)
+    overrides = {"kv_cache_blocks": args.kv_cache_blocks} if args.kv_cache_blocks else {}
+    settings = fleet.EngineSettings.from_render(rendered, **overrides)
     workload = build(Spec(seed=args.seed, requests=args.requests))
     log(
         f"{rendered.example}: {settings.kv_cache_blocks} KV blocks of {settings.block_size} "
-        f"tokens per replica; picker config: {rendered.epp_config_source}"
+        "tokens per replica"
     )
     log(
         f"workload: {workload.requests} requests ({workload.unique_requests} unique), "

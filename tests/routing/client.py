@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from tests.routing import extproc
@@ -28,6 +28,7 @@ class Result:
     prompt_tokens: int
     cached_tokens: int
     text: str
+    kind: str = ""  # what the workload sent: first turn, later turn, unique (play sets it)
 
 
 class Route(Protocol):
@@ -232,6 +233,10 @@ def play(
                     with lock:
                         out.errors.append(f"session {session.index}: {e}")
                     break
+                kind = (
+                    "unique" if session.unique else ("first turn" if not history else "later turn")
+                )
+                result = replace(result, kind=kind)
                 history.append((user, result.text.strip()))
                 with lock:
                     out.results.append(result)

@@ -34,8 +34,6 @@ from tests.routing import extproc
 from tests.routing.render import Rendered, dump_config
 
 ACTIVE_PORTS = "inference.networking.k8s.io/active-ports"
-ENGINE_TYPE_LABEL = "inference.networking.k8s.io/engine-type"
-POOL_API = "inference.networking.k8s.io/v1"
 MAX_ENDPOINTS = 8  # an InferencePool lists at most 8 target ports
 START_TIMEOUT_S = 60.0
 
@@ -225,35 +223,19 @@ class Pool:
 
     def manifests(self) -> list[dict[str, Any]]:
         r = self.rendered
-        svc = r.pod_labels.get("app.kubernetes.io/instance", "bench")
-        pool = r.pool
-        if pool is None:  # the render has no routing yet: the facts file's pool
-            pool = {
-                "apiVersion": POOL_API,
-                "kind": "InferencePool",
-                "metadata": {"name": svc},
-                "spec": {
-                    "selector": {"matchLabels": {"app.kubernetes.io/instance": svc}},
-                    "targetPorts": [{"number": 8000}],
-                    "endpointPickerRef": {"name": f"{svc}-epp", "port": {"number": 9002}},
-                },
-            }
-        pool = _in_namespace(pool, self.namespace)
+        pool = _in_namespace(r.pool, self.namespace)
         # One port per simulator: they all listen on 127.0.0.1 (the rendered pool says 8000).
         pool["spec"]["targetPorts"] = [{"number": e.port} for e in self.endpoints]
         self.name = pool["metadata"]["name"]
         self.picker_name = pool["spec"]["endpointPickerRef"]["name"]
-        labels = dict(r.pod_labels)
-        # The engine type the picker maps metrics with (the upstream simulator example's label).
-        labels.setdefault(ENGINE_TYPE_LABEL, "vllm")
         pods = [
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {
-                    "name": f"{svc}-engine-{i}",
+                    "name": f"{self.name}-engine-{i}",
                     "namespace": self.namespace,
-                    "labels": labels,
+                    "labels": r.pod_labels,
                     "annotations": {ACTIVE_PORTS: str(e.port)},
                 },
                 "spec": {
@@ -264,54 +246,9 @@ class Pool:
             }
             for i, e in enumerate(self.endpoints)
         ]
-        rbac = [
-            _in_namespace(o, self.namespace)
-            for o in r.resources.values()
-            if o.get("kind") in ("ServiceAccount", "Role", "RoleBinding")
-        ]
-        if not rbac:  # docs/routing-upstream.md, RBAC
-            rbac = self._facts_rbac()
-        self.service_account = next(o for o in rbac if o["kind"] == "ServiceAccount")["metadata"][
-            "name"
-        ]
+        rbac = [_in_namespace(o, self.namespace) for o in r.rbac]
+        self.service_account = rbac[0]["metadata"]["name"]
         return [*rbac, pool, *pods]
-
-    def _facts_rbac(self) -> list[dict[str, Any]]:
-        name, ns = self.picker_name, self.namespace
-        read = ["get", "list", "watch"]
-        meta = {"name": name, "namespace": ns}
-        return [
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": meta,
-                "rules": [
-                    {
-                        "apiGroups": ["inference.networking.k8s.io"],
-                        "resources": ["inferencepools"],
-                        "verbs": read,
-                    },
-                    {
-                        "apiGroups": ["inference.networking.x-k8s.io"],
-                        "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-                        "verbs": read,
-                    },
-                    {"apiGroups": [""], "resources": ["pods"], "verbs": read},
-                ],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": meta,
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": name,
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
-            },
-        ]
 
     def apply(self) -> None:
         self.cp.namespace(self.namespace)
@@ -383,10 +320,6 @@ def _set_flags(args: list[str], values: dict[str, str]) -> list[str]:
     return out
 
 
-# The upstream chart's arguments, where the render has no picker Deployment yet.
-CHART_ARGS = ["--zap-encoder=json", "--v=1", "--tracing=false"]
-
-
 @dataclass
 class EndpointPicker:
     pool: Pool
@@ -406,9 +339,8 @@ class EndpointPicker:
         r = self.pool.rendered
         config = dump_config(r.epp_config(), self.workdir / "epp.yaml")
         self.grpc_port, self.health_port, self.metrics_port = free_port(), free_port(), free_port()
-        rendered = r.epp_args() or CHART_ARGS
         args = _set_flags(
-            rendered,
+            r.epp_args(),
             {
                 "pool-name": self.pool.name,
                 "pool-namespace": self.pool.namespace,

@@ -1,10 +1,10 @@
 """What our InferenceService function renders for a prefix-aware service, as the benchmark
-uses it: the engine's vLLM arguments and environment, and (once the function renders routing)
-the InferencePool, the endpoint picker's configuration, RBAC and Deployment arguments.
+and the routing test use it: the engine's vLLM arguments and environment and pod labels, the
+InferencePool, the endpoint picker's configuration (ConfigMap key `epp.yaml`), its RBAC and its
+Deployment's arguments.
 
-The function runs in process (tests/fnharness.py), on the example claim below with
-`spec.routing.mode: prefix-aware`. Where the render has no routing objects yet, the picker's
-configuration is the minimal one of docs/routing-upstream.md (`epp_config`).
+The function runs in process (tests/fnharness.py) on examples/claims/llama-8b-prefix-aware.yaml
+(`spec.routing.mode: prefix-aware`).
 """
 
 from __future__ import annotations
@@ -16,41 +16,14 @@ from typing import Any
 import yaml
 
 from functions.common.quantity import to_bytes
-from tests.fnharness import EXAMPLES, example, run, with_spec
+from tests.fnharness import example, run, with_spec
 
-PREFIX_AWARE_EXAMPLE = "llama-8b-prefix-aware.yaml"
-FALLBACK_EXAMPLE = "llama-8b-h100-exclusive.yaml"  # before the prefix-aware example exists
+EXAMPLE = "llama-8b-prefix-aware.yaml"
 EPP_CONFIG_KEY = "epp.yaml"
 
 # Llama-3.1-8B (the example's model): 32 layers, 8 KV heads of dimension 128, bf16 K and V:
 # 2 * 32 * 8 * 128 * 2 bytes = 128 KiB of KV cache per token (config.json of the model).
 KV_BYTES_PER_TOKEN = 2 * 32 * 8 * 128 * 2
-
-# docs/routing-upstream.md, "Minimal config with the four plugins the issue names".
-MINIMAL_EPP_CONFIG: dict[str, Any] = {
-    "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
-    "kind": "EndpointPickerConfig",
-    "plugins": [
-        {
-            "type": "prefix-cache-scorer",
-            "parameters": {"autoTune": False, "blockSizeTokens": 16, "maxPrefixBlocksToMatch": 256},
-        },
-        {"type": "queue-scorer"},
-        {"type": "kv-cache-utilization-scorer"},
-        {"type": "max-score-picker"},
-    ],
-    "schedulingProfiles": [
-        {
-            "name": "default",
-            "plugins": [
-                {"pluginRef": "prefix-cache-scorer", "weight": 3},
-                {"pluginRef": "queue-scorer", "weight": 2},
-                {"pluginRef": "kv-cache-utilization-scorer", "weight": 2},
-                {"pluginRef": "max-score-picker"},
-            ],
-        }
-    ],
-}
 
 
 @dataclass
@@ -91,62 +64,56 @@ class Rendered:
         tp = int(self.arg("tensor-parallel-size") or 1)
         return to_bytes(per_gpu) * tp // (kv_bytes_per_token * self.block_size)
 
-    @property
-    def pool(self) -> dict[str, Any] | None:
-        pools = self.of_kind("InferencePool")
-        return pools[0] if pools else None
+    def one(self, kind: str) -> dict[str, Any]:
+        found = self.of_kind(kind)
+        if len(found) != 1:
+            raise ValueError(f"{self.example}: {len(found)} {kind} objects rendered, want one")
+        return found[0]
 
     @property
-    def epp_deployment(self) -> dict[str, Any] | None:
-        for d in self.of_kind("Deployment"):
-            containers = d["spec"]["template"]["spec"]["containers"]
-            if any(c["name"] == "epp" for c in containers):
-                return d
-        return None
+    def pool(self) -> dict[str, Any]:
+        return self.one("InferencePool")
+
+    @property
+    def rbac(self) -> list[dict[str, Any]]:
+        return [self.one(k) for k in ("ServiceAccount", "Role", "RoleBinding")]
 
     def epp_args(self) -> list[str]:
-        dep = self.epp_deployment
-        if dep is None:
-            return []
-        c = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "epp")
-        return list(c.get("args", []))
-
-    @property
-    def epp_config_source(self) -> str:
-        return (
-            f"rendered ConfigMap key {EPP_CONFIG_KEY}"
-            if self._epp_config_map()
-            else "docs/routing-upstream.md minimal config (the render has no picker yet)"
-        )
-
-    def _epp_config_map(self) -> dict[str, Any] | None:
-        for cm in self.of_kind("ConfigMap"):
-            if EPP_CONFIG_KEY in cm.get("data", {}):
-                return cm
-        return None
+        """The picker container's arguments in the rendered Deployment."""
+        for d in self.of_kind("Deployment"):
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                if c["name"] == "epp":
+                    return list(c.get("args", []))
+        raise ValueError(f"{self.example}: no endpoint picker Deployment rendered")
 
     def epp_config(self) -> dict[str, Any]:
-        """The EndpointPickerConfig the picker runs with: the rendered one, else the minimal
-        config of the facts file."""
-        cm = self._epp_config_map()
-        if cm is None:
-            return MINIMAL_EPP_CONFIG
-        return dict(yaml.safe_load(cm["data"][EPP_CONFIG_KEY]))
+        """The EndpointPickerConfig the picker runs with (ConfigMap key epp.yaml)."""
+        for cm in self.of_kind("ConfigMap"):
+            if EPP_CONFIG_KEY in cm.get("data", {}):
+                return dict(yaml.safe_load(cm["data"][EPP_CONFIG_KEY]))
+        raise ValueError(f"{self.example}: no ConfigMap with key {EPP_CONFIG_KEY} rendered")
 
 
-def example_name() -> str:
-    return PREFIX_AWARE_EXAMPLE if (EXAMPLES / PREFIX_AWARE_EXAMPLE).exists() else FALLBACK_EXAMPLE
+def ints(value: Any) -> Any:
+    """`value` with integral floats made ints: protobuf Structs carry every number as a double,
+    and the API server wants integers where the schemas say so."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [ints(v) for v in value]
+    return value
 
 
-def render(name: str | None = None) -> Rendered:
-    name = name or example_name()
+def render(name: str = EXAMPLE) -> Rendered:
     doc = example(name)
     if doc["spec"].get("routing", {}).get("mode") != "prefix-aware":
         doc = with_spec(doc, **{"routing.mode": "prefix-aware"})
     result = run(doc)
     if result.fatal:
         raise RuntimeError(f"{name}: the function failed: {result.fatal}")
-    resources = result.resources
+    resources: dict[str, dict[str, Any]] = ints(result.resources)
     engine = next(
         d
         for d in resources.values()

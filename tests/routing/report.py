@@ -86,6 +86,23 @@ def table(results: Sequence[ModeResult]) -> str:
     return "\n".join([HEADER, *(row(r) for r in results)])
 
 
+KINDS = ("first turn", "later turn", "unique")
+
+
+def by_kind(results: Sequence[ModeResult]) -> str:
+    """Client TTFT per kind of request: a conversation's first turn (its system prompt may be
+    cached), its later turns (the history too), one-off requests (nothing to find)."""
+    rows = []
+    for r in results:
+        cells: list[object] = [r.replicas, r.mode]
+        for kind in KINDS:
+            ttft = [x.ttft_s for x in r.results if x.kind == kind]
+            cells.append(f"{len(ttft)}: {ms(mean(ttft))} / {ms(quantile(ttft, 0.9))}")
+        rows.append(cells)
+    header = ("N", "mode", *(f"{k}: n, mean / p90 (ms)" for k in KINDS))
+    return markdown(header, rows)
+
+
 def _find(results: Sequence[ModeResult], n: int, mode: str) -> ModeResult | None:
     return next((r for r in results if r.replicas == n and r.mode == mode), None)
 
@@ -132,6 +149,14 @@ def engine_table(rendered: Rendered, settings: EngineSettings) -> str:
     kib = KV_BYTES_PER_TOKEN // 1024
     tokens = settings.kv_cache_blocks * settings.block_size
     chosen = "chosen for the benchmark"
+    size_from = (
+        f"rendered `--kv-cache-memory-bytes={kv_bytes}` per GPU x "
+        f"`--tensor-parallel-size={tp}` / ({kib} KiB per token x {settings.block_size}); "
+        f"{kib} KiB = 2 (K, V) x 32 layers x 8 KV heads x 128 dims x 2 bytes "
+        "(Llama-3.1-8B in bf16)"
+    )
+    if settings.kv_cache_blocks != rendered.kv_cache_blocks():
+        size_from = f"`--kv-cache-blocks` (the render gives {rendered.kv_cache_blocks()})"
     return markdown(
         ("simulator flag", "value", "from"),
         [
@@ -144,10 +169,7 @@ def engine_table(rendered: Rendered, settings: EngineSettings) -> str:
             (
                 "`--kv-cache-size`",
                 f"{settings.kv_cache_blocks} blocks ({tokens:,} tokens)",
-                f"rendered `--kv-cache-memory-bytes={kv_bytes}` per GPU x "
-                f"`--tensor-parallel-size={tp}` / ({kib} KiB per token x {settings.block_size}); "
-                f"{kib} KiB = 2 (K, V) x 32 layers x 8 KV heads x 128 dims x 2 bytes "
-                "(Llama-3.1-8B in bf16)",
+                size_from,
             ),
             ("`--hash-seed`", settings.hash_seed, "rendered env `PYTHONHASHSEED`"),
             ("`--model`", settings.model, "rendered `--served-model-name`"),
@@ -249,7 +271,7 @@ What stands in for what:
   named, as Envoy's original-destination cluster would.
 - **The picker's Deployment**: a process with the rendered arguments (pool, config file) and
   free ports; it reads the API server with a token of the rendered ServiceAccount, so the
-  rendered RBAC is what it has. Its config: {rendered.epp_config_source}.
+  rendered RBAC is what it has. Its config: the rendered ConfigMap (key `epp.yaml`), below.
   Added: `--refresh-prometheus-metrics-interval=500ms` (its own pool gauges, read to know it
   sees every Pod before traffic starts).
 - **GPUs**: the simulator's latency model: TTFT = `--prefill-overhead` + (prompt tokens -
@@ -303,6 +325,10 @@ requests. Throughput: requests / wall time of the workload. Busiest replica: its
 requests.{" Errors: " + str(errors) + "." if errors else ""}
 
 {table(results)}
+
+Client TTFT by kind of request:
+
+{by_kind(results)}
 
 Against the issue's targets (ratios of the figures above):
 
