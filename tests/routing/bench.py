@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(modes) - set(report.MODES):
         raise SystemExit(f"--modes: unknown {sorted(unknown)}; known {list(report.MODES)}")
     started = time.monotonic()
+    load_start = os.getloadavg()[0]
     rendered = render(args.example)
     overrides = {"kv_cache_blocks": args.kv_cache_blocks} if args.kv_cache_blocks else {}
     settings = fleet.EngineSettings.from_render(rendered, **overrides)
@@ -224,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         command=args.command or " ".join(["python -m tests.routing.bench", *raw_argv]),
         duration_s=duration,
         versions=pinned_versions(),
+        load=(load_start, os.getloadavg()[0]),
     )
     print(page)
     if args.out != "-":

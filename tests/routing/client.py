@@ -24,6 +24,7 @@ PATH = "/v1/completions"
 class Result:
     endpoint: str
     ttft_s: float  # request sent -> first generated text, as the client sees it
+    pick_s: float  # request sent -> endpoint known (the picker's answer; ~0 for round robin)
     latency_s: float
     prompt_tokens: int
     cached_tokens: int
@@ -45,7 +46,7 @@ class Route(Protocol):
 class Router(Protocol):
     name: str
 
-    def route(self, body: bytes) -> Route: ...
+    def route(self, body: bytes, path: str) -> Route: ...
 
 
 @dataclass
@@ -73,7 +74,7 @@ class RoundRobin:
         self._next = itertools.cycle(endpoints)
         self._lock = threading.Lock()
 
-    def route(self, body: bytes) -> Route:
+    def route(self, body: bytes, path: str) -> Route:
         with self._lock:
             endpoint = next(self._next)
         return _Direct(endpoint, body)
@@ -87,10 +88,10 @@ class ViaPicker:
     def __init__(self, picker: extproc.Picker) -> None:
         self.picker = picker
 
-    def route(self, body: bytes) -> Route:
+    def route(self, body: bytes, path: str) -> Route:
         ex = self.picker.exchange()
         try:
-            ex.pick(PATH, body)
+            ex.pick(path, body)
         except Exception:
             ex.close()
             raise
@@ -117,21 +118,25 @@ class Connections(threading.local):
             conn.close()
 
 
-def complete(router: Router, conns: Connections, body: dict[str, Any]) -> Result:
-    """One completion through `router`: streamed when the body says so."""
+def complete(router: Router, conns: Connections, body: dict[str, Any], path: str = PATH) -> Result:
+    """One completion (or chat completion, by `path`) through `router`: streamed when the body
+    says so."""
     start = time.perf_counter()
-    route = router.route(json.dumps(body).encode())
+    route = router.route(json.dumps(body).encode(), path)
+    picked = time.perf_counter() - start
     try:
-        return _send(route, conns, body, start)
+        return replace(_send(route, conns, body, start, path), pick_s=picked)
     except BaseException:
         conns.drop(route.endpoint)
         route.close()
         raise
 
 
-def _send(route: Route, conns: Connections, body: dict[str, Any], start: float) -> Result:
+def _send(
+    route: Route, conns: Connections, body: dict[str, Any], start: float, path: str
+) -> Result:
     conn = conns.get(route.endpoint)
-    conn.request("POST", PATH, body=route.body, headers={"Content-Type": "application/json"})
+    conn.request("POST", path, body=route.body, headers={"Content-Type": "application/json"})
     rsp = conn.getresponse()
     route.response_started(rsp.status, rsp.getheader("content-type", ""))
     if rsp.status != 200:
@@ -146,7 +151,8 @@ def _send(route: Route, conns: Connections, body: dict[str, Any], start: float) 
         raw = rsp.read()
         ttft = time.perf_counter() - start
         data = json.loads(raw)
-        parts.append(data["choices"][0].get("text", ""))
+        choice = data["choices"][0]
+        parts.append(choice.get("text") or (choice.get("message") or {}).get("content") or "")
         usage = data.get("usage") or {}
         last = raw
     else:
@@ -171,6 +177,7 @@ def _send(route: Route, conns: Connections, body: dict[str, Any], start: float) 
     return Result(
         endpoint=route.endpoint,
         ttft_s=ttft,
+        pick_s=0.0,
         latency_s=time.perf_counter() - start,
         prompt_tokens=int(usage.get("prompt_tokens", 0)),
         cached_tokens=int(details.get("cached_tokens") or 0),

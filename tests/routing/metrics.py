@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 HITS = "vllm:prefix_cache_hits"
 QUERIES = "vllm:prefix_cache_queries"
 TTFT = "vllm:time_to_first_token_seconds"
+QUEUE = "vllm:request_queue_time_seconds"
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Snapshot:
     ttft_buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
     ttft_sum: float = 0.0
     ttft_count: float = 0.0
+    queue_sum: float = 0.0
+    queue_count: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> Snapshot:
@@ -51,6 +54,10 @@ class Snapshot:
                     out.ttft_sum += s.value
                 elif s.name == f"{TTFT}_count":
                     out.ttft_count += s.value
+                elif s.name == f"{QUEUE}_sum":
+                    out.queue_sum += s.value
+                elif s.name == f"{QUEUE}_count":
+                    out.queue_count += s.value
         return out
 
     def __add__(self, other: Snapshot) -> Snapshot:
@@ -61,6 +68,8 @@ class Snapshot:
             {le: self.ttft_buckets.get(le, 0) + other.ttft_buckets.get(le, 0) for le in les},
             self.ttft_sum + other.ttft_sum,
             self.ttft_count + other.ttft_count,
+            self.queue_sum + other.queue_sum,
+            self.queue_count + other.queue_count,
         )
 
     def __sub__(self, other: Snapshot) -> Snapshot:
@@ -70,6 +79,8 @@ class Snapshot:
             {le: v - other.ttft_buckets.get(le, 0) for le, v in self.ttft_buckets.items()},
             self.ttft_sum - other.ttft_sum,
             self.ttft_count - other.ttft_count,
+            self.queue_sum - other.queue_sum,
+            self.queue_count - other.queue_count,
         )
 
     @property
@@ -79,6 +90,11 @@ class Snapshot:
     @property
     def ttft_mean(self) -> float:
         return self.ttft_sum / self.ttft_count if self.ttft_count else math.nan
+
+    @property
+    def queue_mean(self) -> float:
+        """Mean time requests waited for one of the engine's --max-num-seqs slots."""
+        return self.queue_sum / self.queue_count if self.queue_count else math.nan
 
     def ttft_quantile(self, q: float) -> float:
         return histogram_quantile(q, self.ttft_buckets)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -33,14 +32,17 @@ def _missing_tools() -> list[str]:
     return missing + ([] if crds.is_dir() else [str(crds)])
 
 
-@pytest.fixture
-def routed(tmp_path: Path) -> Iterator[tuple[list[fleet.Engine], extproc.Picker, str]]:
+@pytest.fixture(scope="module")
+def routed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[list[fleet.Engine], extproc.Picker, str]]:
     missing = _missing_tools()
     if missing:
         message = f"missing {', '.join(missing)}: run `make tools tools-e2e`"
         if os.environ.get("E2E") == "1":
             pytest.fail(message)
         pytest.skip(message)
+    tmp_path = tmp_path_factory.mktemp("routing")
     rendered = render()
     settings = fleet.EngineSettings.from_render(
         rendered, prefill_time_per_token="20us", inter_token_latency="1ms"
@@ -90,3 +92,30 @@ def test_a_warmed_prefix_hits_on_the_replica_the_picker_chooses(
     (other,) = (Snapshot.parse(e.metrics_text()) for e in engines if e.endpoint != warm.endpoint)
     assert warmed.hits >= sum(r.cached_tokens for r in results)
     assert other.queries == 0
+
+
+def test_a_completions_warmup_reaches_no_chat_request(
+    routed: tuple[list[fleet.Engine], extproc.Picker, str],
+) -> None:
+    """The warmup Job sends raw prefixes to /v1/completions. A chat request carrying the same
+    text as its system message is another token sequence for the engine (the chat template
+    wraps it) and another byte string for the picker (it hashes the JSON of `messages`): the
+    warmup does nothing for it. Chat requests do warm each other."""
+    _, picker, model = routed
+    router = client.ViaPicker(picker)
+    conns = client.Connections()
+    prefix = build(Spec(seed=2, system_prompts=1, system_words=(600, 600))).system_prompts[0]
+    client.complete(router, conns, client.warmup_body(model, prefix))
+
+    def chat(question: str) -> client.Result:
+        messages = [
+            {"role": "system", "content": prefix},
+            {"role": "user", "content": question},
+        ]
+        body = {"model": model, "messages": messages, "max_tokens": 2}
+        return client.complete(router, conns, body, "/v1/chat/completions")
+
+    first, second = chat("a first question?"), chat("a second question?")
+    assert first.cached_tokens == 0, first
+    assert second.endpoint == first.endpoint
+    assert second.cached_tokens >= first.prompt_tokens - 2 * 16, second
