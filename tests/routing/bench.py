@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hack.e2e.controlplane import ControlPlane, control_plane, pinned_versions
 from tests.procs import ROOT, running
@@ -174,6 +175,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="KV-cache blocks per replica instead of the rendered size (cache pressure)",
     )
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=fleet.EngineSettings.max_num_seqs,
+        help="requests a replica runs at once; more wait in its queue",
+    )
+    p.add_argument(
+        "--time-factor-under-load",
+        type=float,
+        default=fleet.EngineSettings.time_factor_under_load,
+        help="simulator latency factor with --max-num-seqs requests running (1: none)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir with every log")
     p.add_argument("--command", default="", help="the command to quote in the page")
     return p.parse_args(argv)
@@ -191,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_start = os.getloadavg()[0]
     rendered = render(args.example)
-    overrides = {"kv_cache_blocks": args.kv_cache_blocks} if args.kv_cache_blocks else {}
+    overrides: dict[str, Any] = {
+        "max_num_seqs": args.max_num_seqs,
+        "time_factor_under_load": args.time_factor_under_load,
+    }
+    if args.kv_cache_blocks:
+        overrides["kv_cache_blocks"] = args.kv_cache_blocks
     settings = fleet.EngineSettings.from_render(rendered, **overrides)
     workload = build(Spec(seed=args.seed, requests=args.requests))
     log(

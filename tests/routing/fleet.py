@@ -80,6 +80,7 @@ class EngineSettings:
     prefill_overhead: str = "10ms"
     prefill_time_per_token: str = "100us"
     inter_token_latency: str = "5ms"
+    time_factor_under_load: float = 1.0
     seed: int = 7
 
     @classmethod
@@ -115,6 +116,8 @@ class EngineSettings:
             f"--prefill-overhead={self.prefill_overhead}",
             f"--prefill-time-per-token={self.prefill_time_per_token}",
             f"--inter-token-latency={self.inter_token_latency}",
+            # Latencies x (1 + (factor - 1) * (running - 1) / (max-num-seqs - 1)).
+            f"--time-factor-under-load={self.time_factor_under_load}",
         ]
         if self.hash_seed is not None:
             out.append(f"--hash-seed={self.hash_seed}")

@@ -98,11 +98,14 @@ def breakdown(results: Sequence[ModeResult]) -> str:
     rows = []
     for r in results:
         pick = [x.pick_s for x in r.results]
+        queued = f"{r.sim.queue_count:.0f}" + (
+            f": {ms(r.sim.queue_mean)}" if r.sim.queue_count else ""
+        )
         cells: list[object] = [
             r.replicas,
             r.mode,
             pct(r.busiest_share),
-            ms(r.sim.queue_mean),
+            queued,
             f"{ms(mean(pick))} / {ms(quantile(pick, 0.9))}",
         ]
         for kind in KINDS:
@@ -113,7 +116,7 @@ def breakdown(results: Sequence[ModeResult]) -> str:
         "N",
         "mode",
         "busiest replica",
-        "queued, mean (ms)",
+        "queued: n, mean wait (ms)",
         "pick, mean / p90 (ms)",
         *(f"{k}: n, TTFT mean / p90 (ms)" for k in KINDS),
     )
@@ -210,8 +213,9 @@ def engine_table(rendered: Rendered, settings: EngineSettings) -> str:
             ("`--inter-token-latency`", settings.inter_token_latency, chosen),
             (
                 "`--time-factor-under-load`",
-                "1 (default)",
-                "no slowdown with concurrency: a cache hit saves prefill time only",
+                settings.time_factor_under_load,
+                f"{chosen}: latencies x (1 + (factor - 1) x (running - 1) / (max-num-seqs - 1)); "
+                "1 = no slowdown with concurrency",
             ),
             ("`--mode`, `--seed`", f"random, {settings.seed}", "replies of random words"),
             ("`--zmq-endpoint`", "empty", "the v1.5.0 picker consumes no KV events"),
@@ -311,6 +315,9 @@ engine pod) runs throughout; its `inference_cache_hits_total{{tier="prefix"}}` a
 
 ### Picker configuration
 
+As rendered (ConfigMap key `epp.yaml`):
+
+<!-- not-a-resource -->
 ```yaml
 {config}
 ```
@@ -346,8 +353,9 @@ requests. Throughput: requests / wall time of the workload.{error_note}
 
 {table(results)}
 
-Where the client's TTFT goes: the busiest replica's share of the requests, the mean time
-requests waited for an engine slot (`vllm:request_queue_time_seconds`), the picker's answer as
+Where the client's TTFT goes: the busiest replica's share of the requests, the requests that
+waited for an engine slot and their mean wait (`vllm:request_queue_time_seconds`, which the
+simulator records for queued requests only), the picker's answer as
 the client timed it (ext-proc round trip; 0 for round robin), and client TTFT per kind of
 request: a conversation's first turn (only its system prompt can be cached), its later turns
 (the history too), one-off requests (nothing to find):
@@ -362,10 +370,10 @@ Against the issue's targets (ratios of the figures above):
 
 - The simulator caches the blocks of prompt tokens only, not of generated tokens (vLLM caches
   both): in every mode a conversation's previous reply is prefilled again on its next turn.
-- TTFT "engines" is the latency model's prefill time. With `--time-factor-under-load` 1 a
-  replica serving several requests at once is not slower per request; the cost of sending a
-  hot prefix to one replica shows only as queueing beyond `--max-num-seqs` (client TTFT,
-  "queued").
+- TTFT "engines" is the latency model's prefill time. Unless `--time-factor-under-load` is
+  above 1, a replica serving several requests at once is not slower per request: the cost of
+  sending a hot prefix to one replica then shows only as queueing beyond `--max-num-seqs`
+  (client TTFT, "queued").
 - The picker's prefix index works on characters of the request body (`blockSizeTokens` x 4
   characters per block, at most `maxPrefixBlocksToMatch` blocks), the simulator's cache on its
   tokens (one per dummy word, blocks of 16): both see the same prefixes, at different
