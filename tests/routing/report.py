@@ -265,6 +265,8 @@ def page(
     )
     config = yaml.safe_dump(rendered.epp_config(), sort_keys=False).rstrip()
     errors = sum(len(r.errors) for r in results)
+    weights = [1 / (i + 1) ** spec.zipf_s for i in range(spec.system_prompts)]
+    top_share = weights[0] / sum(weights)
     error_note = f" Failed requests: {errors} (their sessions stopped)." if errors else ""
     return f"""# Cache-aware routing benchmark
 
@@ -374,6 +376,11 @@ Against the issue's targets (ratios of the figures above):
   above 1, a replica serving several requests at once is not slower per request: the cost of
   sending a hot prefix to one replica then shows only as queueing beyond `--max-num-seqs`
   (client TTFT, "queued").
+- With the rendered weights (prefix 3, queue 2, KV usage 2) a replica holding most of the
+  prompt's prefix outscores an idle one even when its queue is the longest (3 x match vs 2), so
+  every conversation of the most popular system prompt ({top_share:.0%} of the conversations
+  here) goes to one replica ("busiest replica"); its queue, not a cache miss, is what those
+  requests wait for.
 - The picker's prefix index works on characters of the request body (`blockSizeTokens` x 4
   characters per block, at most `maxPrefixBlocksToMatch` blocks), the simulator's cache on its
   tokens (one per dummy word, blocks of 16): both see the same prefixes, at different
