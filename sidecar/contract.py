@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+WarmupApi = Literal["chat", "completions"]
+WARMUP_USER_MESSAGE = "Hello."
 
 # Console scripts of the project (pyproject.toml) in the image's venv (Dockerfile).
 EXPIRER_COMMAND = "/venv/bin/inference-cache-expirer"
@@ -37,16 +40,41 @@ class Plan:
 
     targets: tuple[Target, ...]
     prefixes: tuple[str, ...]
+    api: WarmupApi = "completions"
+    """How each prefix is sent: as the system message of a chat completion, or as the prompt
+    of a completion (older plans carry no api: completions)."""
 
     @classmethod
     def parse(cls, doc: dict[str, Any]) -> Plan:
         targets = tuple(Target(str(t["url"]).rstrip("/"), str(t["model"])) for t in doc["targets"])
-        return cls(targets, tuple(str(p) for p in doc["prefixes"]))
+        api = doc.get("api", "completions")
+        if api not in ("chat", "completions"):
+            raise ValueError(f"api: {api!r} is neither chat nor completions")
+        return cls(targets, tuple(str(p) for p in doc["prefixes"]), api)
 
     def to_json(self) -> str:
         """Canonical JSON (the rendered ConfigMap; its hash names the Job)."""
         doc = {
+            "api": self.api,
             "targets": [{"url": t.url, "model": t.model} for t in self.targets],
             "prefixes": list(self.prefixes),
         }
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def warmup_request(api: WarmupApi, model: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    """(path under the base URL, JSON body) of one warmup request: a one-token answer.
+
+    A chat request carries the prefix as its system message, followed by a short user message
+    (chat templates want one): the engine's chat template puts the system message first, so
+    the tokens up to its end are the ones every later conversation with that system prompt
+    starts with, and the endpoint picker sees the same leading bytes of `messages`. A raw
+    completion of the same text would be another token sequence and warm neither.
+    """
+    if api == "chat":
+        messages = [
+            {"role": "system", "content": prefix},
+            {"role": "user", "content": WARMUP_USER_MESSAGE},
+        ]
+        return "/chat/completions", {"model": model, "messages": messages, "max_tokens": 1}
+    return "/completions", {"model": model, "prompt": prefix, "max_tokens": 1}

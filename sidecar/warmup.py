@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from sidecar.contract import Plan, Target
+from sidecar.contract import Plan, Target, WarmupApi, warmup_request
 
 log = logging.getLogger("inference-cache-warmup")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -30,10 +30,12 @@ class Retryable(Exception):
     pass
 
 
-def complete(target: Target, prefix: str, timeout: float) -> None:
-    body = json.dumps({"model": target.model, "prompt": prefix, "max_tokens": 1}).encode()
+def complete(target: Target, prefix: str, timeout: float, api: WarmupApi = "completions") -> None:
+    path, doc = warmup_request(api, target.model, prefix)
     req = urllib.request.Request(
-        f"{target.url}/completions", data=body, headers={"Content-Type": "application/json"}
+        f"{target.url}{path}",
+        data=json.dumps(doc).encode(),
+        headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as rsp:
@@ -64,7 +66,7 @@ def warm(
                     failures.append(f"{what}: deadline reached")
                     break
                 try:
-                    complete(target, prefix, min(request_timeout, left))
+                    complete(target, prefix, min(request_timeout, left), plan.api)
                     log.info("warmed %s", what)
                     break
                 except Retryable as err:

@@ -155,6 +155,14 @@ class Sim:
             {"model": SIM_MODEL, "prompt": prompt, "max_tokens": max_tokens},
         )
 
+    def chat(self, system: str, user: str, max_tokens: int = 4) -> dict[str, Any]:
+        """A chat completion with a system prompt, as chat clients send one."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return http_post_json(
+            f"{self.base}/v1/chat/completions",
+            {"model": SIM_MODEL, "messages": messages, "max_tokens": max_tokens},
+        )
+
 
 def sim_proc(tmp: Path, port: int | None = None) -> Sim:
     port = port or free_port()

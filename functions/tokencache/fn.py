@@ -168,7 +168,8 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
         status["warmupTargets"] = [t.url for t in ready]
         status["warmupWaitingFor"] = waiting
         if ready:
-            jobs = warmupjob.resources(owner, Plan(tuple(ready), tuple(spec.warmup.commonPrefixes)))
+            plan = Plan(tuple(ready), tuple(spec.warmup.commonPrefixes), spec.warmup.api)
+            jobs = warmupjob.resources(owner, plan)
             resources.update(jobs)
             status["warmupJob"] = jobs["warmup"]["metadata"]["name"]
             for svc in warmupjob.bound(owner, found.found):

@@ -104,7 +104,8 @@ def run_mode(
         if mode == report.WARMED:
             conns = client.Connections()
             for prefix in workload.system_prompts:
-                client.complete(router, conns, client.warmup_body(model, prefix))
+                # The workload sends completions, so warmup does too (TokenCache warmup.api).
+                client.warm(router, conns, model, prefix, "completions")
                 warmed += 1
         sim0, car0 = engines_snapshot(engines), sidecar_snapshot(cars)
         run = client.play(workload, router, model, workers)

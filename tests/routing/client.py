@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from sidecar.contract import WarmupApi, warmup_request
 from tests.routing import extproc
 from tests.routing.workload import Session, Workload, render_prompt
 
@@ -196,9 +197,11 @@ def request_body(model: str, prompt: str, max_tokens: int) -> dict[str, Any]:
     }
 
 
-def warmup_body(model: str, prefix: str) -> dict[str, Any]:
-    """What the TokenCache warmup Job sends (sidecar/warmup.py): a one-token completion."""
-    return {"model": model, "prompt": prefix, "max_tokens": 1}
+def warm(router: Router, conns: Connections, model: str, prefix: str, api: WarmupApi) -> Result:
+    """What the TokenCache warmup Job sends (sidecar/warmup.py, the request from
+    sidecar/contract.py), through `router`."""
+    path, body = warmup_request(api, model, prefix)
+    return complete(router, conns, body, f"/v1{path}")
 
 
 @dataclass

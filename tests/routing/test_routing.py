@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from hack.e2e.controlplane import control_plane, pinned_versions, tools_bin
+from sidecar.contract import WarmupApi
 from tests.routing import client, extproc, fleet
 from tests.routing.metrics import Snapshot
 from tests.routing.render import render
@@ -71,7 +72,7 @@ def test_a_warmed_prefix_hits_on_the_replica_the_picker_chooses(
     workload = build(Spec(system_prompts=1, system_words=(600, 600), requests=1))
     prefix = workload.system_prompts[0]
 
-    warm = client.complete(router, conns, client.warmup_body(model, prefix))
+    warm = client.warm(router, conns, model, prefix, "completions")
     by_endpoint = {e.endpoint: e for e in engines}
     assert warm.endpoint in by_endpoint
 
@@ -94,18 +95,20 @@ def test_a_warmed_prefix_hits_on_the_replica_the_picker_chooses(
     assert other.queries == 0
 
 
-def test_a_completions_warmup_reaches_no_chat_request(
-    routed: tuple[list[fleet.Engine], extproc.Picker, str],
+@pytest.mark.parametrize(("api", "warms"), [("chat", True), ("completions", False)])
+def test_chat_requests_are_warmed_by_a_chat_warmup_only(
+    routed: tuple[list[fleet.Engine], extproc.Picker, str], api: WarmupApi, warms: bool
 ) -> None:
-    """The warmup Job sends raw prefixes to /v1/completions. A chat request carrying the same
-    text as its system message is another token sequence for the engine (the chat template
-    wraps it) and another byte string for the picker (it hashes the JSON of `messages`): the
-    warmup does nothing for it. Chat requests do warm each other."""
+    """A chat request carrying a prefix as its system message is another token sequence for the
+    engine (the chat template wraps it) and another byte string for the picker (it hashes the
+    JSON of `messages`) than a completion of the same text: only a warmup sent as a chat
+    (TokenCache warmup.api: chat, the default) warms it and steers it."""
     _, picker, model = routed
     router = client.ViaPicker(picker)
     conns = client.Connections()
-    prefix = build(Spec(seed=2, system_prompts=1, system_words=(600, 600))).system_prompts[0]
-    client.complete(router, conns, client.warmup_body(model, prefix))
+    seed = {"chat": 3, "completions": 2}[api]  # a prefix of its own: no earlier test warmed it
+    prefix = build(Spec(seed=seed, system_prompts=1, system_words=(600, 600))).system_prompts[0]
+    warm = client.warm(router, conns, model, prefix, api)
 
     def chat(question: str) -> client.Result:
         messages = [
@@ -116,6 +119,12 @@ def test_a_completions_warmup_reaches_no_chat_request(
         return client.complete(router, conns, body, "/v1/chat/completions")
 
     first, second = chat("a first question?"), chat("a second question?")
-    assert first.cached_tokens == 0, first
+    if warms:
+        assert first.endpoint == warm.endpoint
+        # Everything up to the system message's end, less the block the user message starts.
+        assert first.cached_tokens >= warm.prompt_tokens - 3 * 16, (first, warm)
+    else:
+        assert first.cached_tokens == 0, first
+    # Chat requests warm each other either way.
     assert second.endpoint == first.endpoint
     assert second.cached_tokens >= first.prompt_tokens - 2 * 16, second

@@ -137,6 +137,7 @@ def test_plan_json_is_canonical() -> None:
         {"prefixes": ["b", "a"], "targets": [{"model": "m", "url": "http://x:8000/"}]}
     )
     assert json.loads(plan.to_json()) == {
+        "api": "completions",  # what a plan without one means
         "prefixes": ["b", "a"],
         "targets": [{"model": "m", "url": "http://x:8000"}],
     }
@@ -160,6 +161,7 @@ def test_the_rendered_job_warms_the_bound_service(tmp_path: Path, sims: list[pro
         [*warmup_command(), *args], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+    # The default warmup.api is chat: a chat client's request with that system prompt hits.
     _, hits = counters(sim)
-    sim.complete(SYSTEM + " Question: when do you open on Sunday?")
+    sim.chat(SYSTEM, "Question: when do you open on Sunday?")
     assert counters(sim)[1] > hits

@@ -78,3 +78,13 @@ def test_functions_use_redis_and_kubernetes_clients_only_where_they_run_them() -
         for lib in ("redis", "kubernetes")
     }
     assert users == {"redis": [], "kubernetes": ["functions.common.quantity"]}
+
+
+def test_the_warmup_api_values_are_the_programs() -> None:
+    # The API model cannot import the program's contract (layering above); both must agree.
+    from typing import get_args
+
+    from functions.common.api.tokencache import WarmupApi as Spec
+    from sidecar.contract import WarmupApi as Program
+
+    assert get_args(Spec) == get_args(Program)

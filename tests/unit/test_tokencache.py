@@ -508,6 +508,7 @@ def test_warmup_job_sends_the_prefixes_to_ready_bound_services_only() -> None:
     )
     assert res.fatal == []
     assert plan_of(res) == {
+        "api": "chat",  # warmup.api's default: the prefixes are system prompts of chats
         "prefixes": ["You are a helpful assistant"],
         "targets": [{"model": "org/llama", "url": "http://llama.default.svc.cluster.local:8000"}],
     }

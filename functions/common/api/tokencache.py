@@ -12,6 +12,7 @@ from functions.common.quantity import Duration, Quantity, to_bytes
 TierType = Literal["prefix", "local", "redis"]
 EvictionPolicy = Literal["lru", "lfu", "ttl", "random", "noeviction"]
 Compression = Literal["none", "zstd", "lz4", "cachegen"]
+WarmupApi = Literal["chat", "completions"]
 NAME_PATTERN = DNS_LABEL
 # Absolute, no trailing slash, no `.`/`..` segments (the API server rejects `..` in hostPath).
 HOST_PATH = r"^(/[-_a-zA-Z0-9][-._a-zA-Z0-9]*)+$"
@@ -84,6 +85,10 @@ class Warmup(SpecModel):
         list[Annotated[str, Field(min_length=1, max_length=32768)]], Field(max_length=64)
     ] = Field(default_factory=list)
     """Prompt prefixes (system prompts, few-shot headers) to pre-fill."""
+    api: WarmupApi = "chat"
+    """How clients send them, so the warmed tokens are the ones their requests start with:
+    chat (each prefix as the system message of a chat completion) or completions (as the raw
+    prompt of a completion)."""
 
     rules = (
         Rule(
