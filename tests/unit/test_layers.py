@@ -8,9 +8,13 @@ only where it runs them.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
+from functions.common.api import tokencache as tokencache_api
 from hack.imports import closure, read
+from sidecar import contract
 
 GRAPH = read()
 FUNCTIONS = ("functions.inferenceservice", "functions.gpupool", "functions.tokencache")
@@ -82,9 +86,4 @@ def test_functions_use_redis_and_kubernetes_clients_only_where_they_run_them() -
 
 def test_the_warmup_api_values_are_the_programs() -> None:
     # The API model cannot import the program's contract (layering above); both must agree.
-    from typing import get_args
-
-    from functions.common.api.tokencache import WarmupApi as Spec
-    from sidecar.contract import WarmupApi as Program
-
-    assert get_args(Spec) == get_args(Program)
+    assert get_args(tokencache_api.WarmupApi) == get_args(contract.WarmupApi)
