@@ -38,12 +38,15 @@ IMG ?= $(or $(REGISTRY),inference-platform)
 
 # make render: FILE (one file; default all of examples/claims), FORM (claims|v2),
 # OBSERVED / REQUIRED (override examples/{observed,required}/<name>), RENDER_FLAGS (more options).
+# FORM also picks the XRDs and Compositions make xpkgs/build package and make install applies.
 FORM ?= claims
 FILE ?=
 OBSERVED ?=
 REQUIRED ?=
 RENDER_FLAGS ?=
 PYTEST_ARGS ?=
+# make test-e2e: the XRD forms to run the suite under, each on its own control plane.
+E2E_FORMS ?= claims v2
 RENDER_ARGS = --form $(FORM) $(if $(OBSERVED),--observed $(OBSERVED)) \
   $(foreach r,$(REQUIRED),--required $(r)) $(RENDER_FLAGS) $(FILE)
 
@@ -56,6 +59,7 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test),"
+	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 
 .PHONY: tools
@@ -111,8 +115,8 @@ test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane bin
 # Separate from `make test`: it builds the control plane's tools (~15 min cold, then cached) and
 # runs Crossplane against a local kube-apiserver. .ci/run runs both.
 .PHONY: test-e2e
-test-e2e: tools tools-e2e venv ## End-to-end tests: Crossplane on a local control plane (tests/e2e; docs/e2e.md)
-	E2E=1 PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest tests/e2e tests/routing $(PYTEST_ARGS)
+test-e2e: tools tools-e2e venv ## End-to-end tests: Crossplane on a local control plane, once per XRD form (E2E_FORMS=)
+	E2E=1 E2E_FORMS="$(E2E_FORMS)" PATH="$(TOOLS_DIR)/bin:$$PATH" $(VENV)/bin/pytest tests/e2e tests/routing $(PYTEST_ARGS)
 
 # System packages the tests start as processes. Today: redis-server (the metrics sidecar's
 # tests run it on a free port). Installed with apt-get when missing and running as root.
@@ -158,7 +162,7 @@ build: tools venv xpkgs ## Wheel + function and configuration .xpkg files into d
 
 # The .xpkg files alone (no wheel); the e2e harness builds these into a temp DIST.
 .PHONY: xpkgs
-xpkgs: tools ## Function and configuration .xpkg files into DIST (default dist/); REGISTRY rewrites dependencies
+xpkgs: tools ## Function and configuration .xpkg files into DIST (default dist/); FORM=claims|v2 XRDs; REGISTRY rewrites dependencies
 	mkdir -p $(DIST)
 	rm -f $(DIST)/*.whl $(DIST)/*.xpkg
 	for fn in $(FUNCTIONS); do \
@@ -174,7 +178,7 @@ xpkgs: tools ## Function and configuration .xpkg files into DIST (default dist/)
 	root=$$(mktemp -d); trap 'rm -rf "$$root"' EXIT; \
 	sed 's#$(CANONICAL_REGISTRY)/#$(or $(REGISTRY),$(CANONICAL_REGISTRY))/#' \
 	  package/configuration/crossplane.yaml > "$$root/crossplane.yaml"; \
-	cp -r xrds/claims "$$root/xrds"; cp -r compositions/claims "$$root/compositions"; \
+	cp -r xrds/$(FORM) "$$root/xrds"; cp -r compositions/$(FORM) "$$root/compositions"; \
 	"$(CROSSPLANE)" xpkg build --package-root="$$root" --package-file=$(DIST)/configuration.xpkg \
 	  --examples-root=examples/claims
 

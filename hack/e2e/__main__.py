@@ -1,5 +1,5 @@
-"""`python -m hack.e2e [--controllers] [--kwok] [--registry] [--crossplane]`: run the control
-plane until Ctrl-C.
+"""`python -m hack.e2e [--controllers] [--kwok] [--registry] [--crossplane [--form claims|v2]]`:
+run the control plane until Ctrl-C.
 
 Prints the kubeconfig path; everything is torn down on Ctrl-C or SIGTERM.
 """
@@ -20,7 +20,7 @@ from hack.e2e.controlplane import (
     install_third_party_crds,
     registry,
 )
-from hack.e2e.crossplane import platform
+from hack.e2e.crossplane import FORMS, platform
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -41,6 +41,12 @@ def main() -> int:
         action="store_true",
         help="everything above, plus provider-kubernetes, Crossplane core, our functions (mTLS) "
         "and packages installed",
+    )
+    p.add_argument(
+        "--form",
+        choices=FORMS,
+        default="claims",
+        help="with --crossplane: the XRD form the Configuration installs (default: claims)",
     )
     p.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, certificates) afterwards"
@@ -68,7 +74,7 @@ def main() -> int:
                 print(f"registry: {reg.host} (plain HTTP)", flush=True)
             if args.crossplane:
                 install_third_party_crds(cp)
-                stack.enter_context(platform(cp, reg))
+                stack.enter_context(platform(cp, reg, args.form))
                 procs = [*list(cp.procs), reg.proc]
                 print(f"crossplane ready in {time.monotonic() - start:.1f} s", flush=True)
             while all(proc.alive() for proc in procs):

@@ -10,8 +10,9 @@ What a Helm install does, done by hand against `control_plane()`:
   Deployments, the harness runs the functions itself;
 - the functions served with **mTLS**: a server certificate for localhost signed by Crossplane's
   root CA, which also signs the client certificate core dials with (so `ca.crt` is that CA);
-- `make xpkgs push deploy` against the local registry: the same targets a platform team runs,
-  so `crossplane xpkg install` resolves the Configuration's dependencies from the registry;
+- `make xpkgs push deploy FORM=<form>` against the local registry: the same targets a platform
+  team runs, so `crossplane xpkg install` resolves the Configuration's dependencies from the
+  registry; the Configuration carries the XRDs and Compositions of one form (`FORMS`);
 - the harness then does what a runtime would: points each active FunctionRevision's
   `status.endpoint` at the local function, records the TLS Secret it serves with (the revision
   controller waits for one), and reports `RuntimeHealthy` -- it is the runtime, and has just
@@ -56,12 +57,18 @@ FUNCTIONS = ("function-inferenceservice", "function-gpupool", "function-tokencac
 CONFIGURATION = "inference-platform"
 # Registry path the packages are pushed under: <registry>/inference-platform/<package>.
 REPOSITORY = "inference-platform"
+# The XRD forms the Configuration can be built from (`make xpkgs FORM=`; xrds/<form>,
+# compositions/<form>): `claims`, apiextensions v1 XRDs whose namespaced kinds are claims of
+# cluster-scoped X<Kind> composites; `v2`, apiextensions v2 XRDs with namespaced XRs and no claims.
+# They define the same kinds, so one control plane runs one form.
+FORMS = ("claims", "v2")
 
 
 @dataclass
 class Crossplane:
     cp: ControlPlane
     dir: Path  # root CA, client certificate, functions' serving certificate, logs, packages
+    form: str = "claims"  # the XRD form the installed Configuration carries (FORMS)
     endpoints: dict[str, str] = field(default_factory=dict)  # function -> dns:///localhost:port
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
@@ -121,7 +128,7 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def crossplane(cp: ControlPlane) -> Iterator[Crossplane]:
+def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
     """Crossplane core plus our three functions (mTLS), ready when the body runs. Their processes
     belong to `cp` and stop with it. Packages are not installed yet: see `install_packages`."""
     root = cp.dir / "crossplane"
@@ -165,7 +172,7 @@ def crossplane(cp: ControlPlane) -> Iterator[Crossplane]:
             env={"KUBECONFIG": str(cp.kubeconfig)},
         )
     )
-    xp = Crossplane(cp, root)
+    xp = Crossplane(cp, root, form=form)
     procs = [core]
     for fn in FUNCTIONS:
         port = free_port()
@@ -194,13 +201,17 @@ def crossplane(cp: ControlPlane) -> Iterator[Crossplane]:
 
 
 @contextlib.contextmanager
-def platform(cp: ControlPlane, registry: Registry, volumes: int = 40) -> Iterator[Crossplane]:
+def platform(
+    cp: ControlPlane, registry: Registry, form: str = "claims", volumes: int = 40
+) -> Iterator[Crossplane]:
     """Everything the claims need on `cp`: provider-kubernetes applying the GPUPools' Objects
     (node labels, the GPU Operator's ConfigMaps in its namespace), Crossplane core with our
-    functions (mTLS), our packages installed from `registry`, and `volumes` static
-    PersistentVolumes for the claims' model stores and caches."""
+    functions (mTLS), our packages installed from `registry` with the XRDs of `form`, and
+    `volumes` static PersistentVolumes for the claims' model stores and caches."""
+    if form not in FORMS:
+        raise ControlPlaneError(f"unknown XRD form {form!r}: one of {', '.join(FORMS)}")
     cp.namespace("gpu-operator")  # where the GPU Operator runs; the pools' ConfigMaps go there
-    with provider_kubernetes(cp), crossplane(cp) as xp:
+    with provider_kubernetes(cp), crossplane(cp, form) as xp:
         install_packages(xp, registry)
         add_volumes(cp, volumes)
         yield xp
@@ -216,16 +227,16 @@ def _make(targets: list[str], variables: dict[str, str], env: dict[str, str]) ->
 
 
 def install_packages(xp: Crossplane, registry: Registry) -> None:
-    """Build, push and `crossplane xpkg install` the three functions and the Configuration with
-    the Makefile's own targets, then act as the External runtime for each FunctionRevision, and
-    wait until every package is Healthy and the XRDs are Established."""
+    """Build, push and `crossplane xpkg install` the three functions and the Configuration (the
+    XRDs of `xp.form`) with the Makefile's own targets, then act as the External runtime for
+    each FunctionRevision, and wait until every package is Healthy and the XRDs Established."""
     # 127.0.0.1, not localhost: Crossplane's CRDs want a registry host with a dot, and
     # go-containerregistry speaks plain HTTP to 127.0.0.1 as to localhost.
     prefix = f"127.0.0.1:{registry.port}/{REPOSITORY}"
     cp = xp.cp
     _make(
         ["xpkgs", "push", "deploy"],
-        {"REGISTRY": prefix, "DIST": str(xp.dir / "dist")},  # VERSION: pyproject's
+        {"REGISTRY": prefix, "DIST": str(xp.dir / "dist"), "FORM": xp.form},  # VERSION: pyproject's
         {"KUBECONFIG": str(cp.kubeconfig), "PATH": f"{tools_bin()}:{os.environ['PATH']}"},
     )
     for fn in FUNCTIONS:
@@ -241,7 +252,8 @@ def install_packages(xp: Crossplane, registry: Registry) -> None:
         *(f"function/{fn}" for fn in FUNCTIONS), f"configuration/{CONFIGURATION}",
     )  # fmt: skip
     cp.kubectl("wait", "--for=condition=Established", "--timeout=120s", "xrd", "--all")
-    # Claims can be created once their XRD is also Offered (the claim CRD served).
+    # Claims can be created once their XRD is also Offered (the claim CRD served); v2 XRDs
+    # offer no claims.
     xrds = json.loads(cp.kubectl("get", "xrd", "-o", "json").stdout)["items"]
     offered = [f"xrd/{x['metadata']['name']}" for x in xrds if x["spec"].get("claimNames")]
     if offered:
