@@ -13,12 +13,25 @@ from hack.e2e.controlplane import (
     install_third_party_crds,
     registry,
 )
-from hack.e2e.crossplane import Crossplane
+from hack.e2e.crossplane import FORMS, Crossplane
+
+# The XRD forms the suite runs under, in this order (`make test-e2e E2E_FORMS=v2` picks one).
+SESSION_FORMS = os.environ.get("E2E_FORMS", " ".join(FORMS)).split()
+if unknown := sorted(set(SESSION_FORMS) - set(FORMS)):
+    raise pytest.UsageError(f"E2E_FORMS: unknown form(s) {unknown}; use {' '.join(FORMS)}")
+
+
+@pytest.fixture(scope="session", params=SESSION_FORMS)
+def form(request: pytest.FixtureRequest) -> str:
+    """The XRD form under test: `claims` (apiextensions v1 XRDs, claims of X<Kind> composites)
+    or `v2` (namespaced XRs, no claims). Every test runs once per form, each form on a control
+    plane of its own (the forms define the same kinds); pytest finishes one before the next."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[ControlPlane]:
-    """One control plane for the session: etcd, kube-apiserver, kube-controller-manager,
+def cluster(form: str) -> Iterator[ControlPlane]:
+    """One control plane per form: etcd, kube-apiserver, kube-controller-manager,
     kube-scheduler and kwok with the fake GPU nodes of hack/e2e (DEFAULT_NODES), plus the CRDs of
     the third-party kinds our compositions emit (KEDA, prometheus-operator, provider-kubernetes)."""
     if os.environ.get("E2E") != "1":
@@ -32,13 +45,13 @@ def cluster() -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="session")
 def platform(
-    cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+    cluster: ControlPlane, form: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Crossplane]:
     """hack/e2e's `platform` on `cluster`: provider-kubernetes, Crossplane core, our functions
-    served with mTLS, the three function packages and the Configuration installed from a local
-    registry with `crossplane xpkg install`, static PersistentVolumes."""
+    served with mTLS, the three function packages and the Configuration of `form` installed from
+    a local registry with `crossplane xpkg install`, static PersistentVolumes."""
     with (
         registry(tmp_path_factory.mktemp("registry")) as reg,
-        crossplane.platform(cluster, reg) as xp,
+        crossplane.platform(cluster, reg, form) as xp,
     ):
         yield xp

@@ -2,6 +2,12 @@
 reaches the state it should, status reports what happened, edits roll out, deletion collects
 the composed resources, and the API server rejects invalid claims with the schema's message.
 
+Once per XRD form (tests/e2e/conftest.py `form`). The example manifests are the same in both:
+under `claims` (apiextensions v1 XRDs) a namespaced InferenceService or TokenCache is a claim
+that Crossplane binds to a cluster-scoped X<Kind> composite it creates; under `v2` the manifest
+is itself the namespaced composite (XR). A GPUPool is a cluster-scoped XR in both. "Claim"
+below means the applied manifest in either form; "composite" the XR Crossplane composes.
+
 What is not real here, and why: kwok runs the pods (no containers, no GPUs), the fake nodes
 advertise the extended resources a device plugin would (hack/e2e DEFAULT_NODES), static
 PersistentVolumes stand in for a provisioner, and no KEDA operator runs, so a ScaledObject never
@@ -67,6 +73,16 @@ EXPECTED: dict[str, Outcome] = {
 }
 
 
+# The composite resource definitions each form installs (named after the composite kinds).
+XRDS = {
+    "claims": [
+        "gpupools.inference.ai", "xinferenceservices.inference.ai", "xtokencaches.inference.ai"
+    ],
+    "v2": ["gpupools.inference.ai", "inferenceservices.inference.ai", "tokencaches.inference.ai"],
+}  # fmt: skip
+CLAIM_NAME, CLAIM_NAMESPACE = "crossplane.io/claim-name", "crossplane.io/claim-namespace"
+
+
 @dataclass(frozen=True)
 class Claim:
     path: Path
@@ -106,13 +122,33 @@ def get(xp: Crossplane, claim: Claim) -> dict[str, Any]:
     return dict(json.loads(out))
 
 
+def has_claim(xp: Crossplane, claim: Claim) -> bool:
+    """Whether Crossplane binds the manifest to a composite of its own: a namespaced kind in the
+    claims form. v2 XRs and GPUPools (cluster-scoped in both forms) are their own composite."""
+    return xp.form == "claims" and claim.doc["kind"] != "GPUPool"
+
+
 def composite(xp: Crossplane, claim: Claim) -> dict[str, Any]:
-    """The claim's composite resource (the claim itself for cluster-scoped GPUPool XRs)."""
+    """The claim's composite resource: the X<Kind> its `spec.resourceRef` names in the claims
+    form (once bound), else the applied object itself."""
     obj = get(xp, claim)
+    if not has_claim(xp, claim):
+        return obj
     ref = obj["spec"].get("resourceRef")
     if not ref:
-        return obj
+        return {"metadata": {}, "spec": {}, "status": {"conditions": []}}  # not bound yet
     return dict(json.loads(xp.kubectl("get", resource(ref), ref["name"], "-o", "json")))
+
+
+def resource_refs(xp: Crossplane, xr: dict[str, Any]) -> list[dict[str, Any]]:
+    """What Crossplane composed for `xr`: `spec.resourceRefs` of a v1 (claims form) composite,
+    `spec.crossplane.resourceRefs` of a v2 XR."""
+    spec = xr["spec"]
+    if xp.form == "v2":
+        assert "resourceRefs" not in spec, "a v2 XR keeps Crossplane's fields in spec.crossplane"
+        return list(spec.get("crossplane", {}).get("resourceRefs") or [])
+    assert "crossplane" not in spec, "a v1 composite has no spec.crossplane"
+    return list(spec.get("resourceRefs") or [])
 
 
 def eventually(check: Callable[[], str], timeout: float = TIMEOUT) -> None:
@@ -161,11 +197,21 @@ def test_functions_and_configuration_are_installed_and_healthy(platform: Crosspl
         x["metadata"]["name"]: {c["type"]: c["status"] for c in x["status"]["conditions"]}
         for x in xrds
     }
-    assert sorted(established) == [
-        "gpupools.inference.ai", "xinferenceservices.inference.ai", "xtokencaches.inference.ai"
-    ]  # fmt: skip
+    assert sorted(established) == XRDS[platform.form]
     assert all(c["Established"] == "True" for c in established.values())
-    assert established["xinferenceservices.inference.ai"]["Offered"] == "True"
+    # Claims are offered for the namespaced kinds of the claims form only.
+    offered = {name for name, c in established.items() if c.get("Offered") == "True"}
+    if platform.form == "claims":
+        assert offered == {"xinferenceservices.inference.ai", "xtokencaches.inference.ai"}
+    else:
+        assert offered == set()
+    scopes = {x["metadata"]["name"]: x["spec"].get("scope", "") for x in xrds}
+    if platform.form == "v2":
+        assert scopes == {
+            "gpupools.inference.ai": "Cluster",
+            "inferenceservices.inference.ai": "Namespaced",
+            "tokencaches.inference.ai": "Namespaced",
+        }
 
 
 @pytest.mark.parametrize("name", [p.stem for p in EXAMPLES])
@@ -194,9 +240,9 @@ def test_example_claim_is_composed_and_reaches_its_expected_state(
         return
     # Composed resources exist and are owned by the composite (garbage collection relies on it).
     xr = composite(platform, claim)
-    refs = xr["spec"].get("resourceRefs") or xr["spec"].get("crossplane", {}).get("resourceRefs")
+    refs = resource_refs(platform, xr)
     assert bool(refs) is want.composes, xr["spec"]
-    for ref in refs or []:
+    for ref in refs:
         kind = resource(ref)
         ns = ref.get("namespace") or claim.namespace
         obj = json.loads(
@@ -204,6 +250,46 @@ def test_example_claim_is_composed_and_reaches_its_expected_state(
         )
         owners = [o["uid"] for o in obj["metadata"].get("ownerReferences", [])]
         assert xr["metadata"]["uid"] in owners, f"{kind}/{ref['name']}"
+
+
+@pytest.mark.parametrize("name", ["llama-8b-h100-exclusive", "session-cache-lfu", "t4-mps-pool"])
+def test_composite_has_the_shape_its_xrd_form_defines(
+    platform: Crossplane, applied: dict[str, Claim], name: str
+) -> None:
+    claim = applied[name]
+    kind = claim.doc["kind"]
+    plural = f"{kind.lower()}s"
+
+    def composed() -> str:
+        return "" if resource_refs(platform, composite(platform, claim)) else "nothing composed yet"
+
+    eventually(composed)
+    obj, xr = get(platform, claim), composite(platform, claim)
+    crossplane = xr["spec"]["crossplane"] if platform.form == "v2" else xr["spec"]
+    assert crossplane["compositionRef"] == {"name": f"{plural}.inference.ai"}
+    if has_claim(platform, claim):
+        # claims: the namespaced claim binds a cluster-scoped X<Kind> that points back at it.
+        ref = obj["spec"]["resourceRef"]
+        assert (ref["apiVersion"], ref["kind"]) == ("inference.ai/v1alpha1", f"X{kind}")
+        assert "namespace" not in xr["metadata"]
+        labels = xr["metadata"]["labels"]
+        assert (labels[CLAIM_NAME], labels[CLAIM_NAMESPACE]) == (claim.name, claim.namespace)
+        assert xr["spec"]["claimRef"] == {
+            "apiVersion": "inference.ai/v1alpha1",
+            "kind": kind,
+            "name": claim.name,
+            "namespace": claim.namespace,
+        }
+    else:
+        # v2, and GPUPool in both forms: the applied object is the XR, no claim is involved.
+        assert xr["metadata"]["uid"] == obj["metadata"]["uid"]
+        assert xr["metadata"].get("namespace", "") == claim.namespace
+        assert "resourceRef" not in xr["spec"]
+        assert "claimRef" not in xr["spec"]
+        assert CLAIM_NAME not in xr["metadata"].get("labels", {})
+    # What it composes lives beside it: in its namespace, or cluster-wide for a GPUPool.
+    for ref in resource_refs(platform, xr):
+        assert ref.get("namespace", claim.namespace) == claim.namespace, ref
 
 
 def _ready_claim(platform: Crossplane, claim: Claim) -> dict[str, Any]:
@@ -293,7 +379,7 @@ def test_deleting_a_claim_garbage_collects_what_it_composed(
     platform.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
     _ready_claim(platform, claim)
     xr = composite(platform, claim)
-    refs = [(r["kind"], r["name"]) for r in xr["spec"]["resourceRefs"]]
+    refs = [(r["kind"], r["name"]) for r in resource_refs(platform, xr)]
     assert ("Deployment", "gemma-delete") in refs
 
     platform.kubectl("-n", claim.namespace, "delete", claim.kind, claim.name, "--wait=true")

@@ -1,10 +1,11 @@
 """The real kube-apiserver accepts every object our functions compose for the examples.
 
-`hack.render` renders examples/claims with the real crossplane CLI; every composed object of
-a kind the server serves is then applied with server-side apply in dry-run mode and strict field
-validation, so an unknown or misplaced field, a bad quantity or an invalid name fails here even
-though the offline render accepted it. provider-kubernetes Objects are unwrapped: their
-`spec.forProvider.manifest` is what would reach the server.
+`hack.render` renders examples/claims with the real crossplane CLI in the session's XRD form
+(tests/e2e/conftest.py `form`); every composed object of a kind the server serves is then applied
+with server-side apply in dry-run mode and strict field validation, so an unknown or misplaced
+field, a bad quantity or an invalid name fails here even though the offline render accepted it.
+provider-kubernetes Objects are unwrapped: their `spec.forProvider.manifest` is what would reach
+the server.
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def served_kinds(cluster: ControlPlane) -> set[tuple[str, str]]:
     return kinds
 
 
-@pytest.fixture(scope="module", params=["v2", "claims"])
-def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    return list(composed(render(request.param)))
+@pytest.fixture(scope="module")
+def rendered(form: str) -> list[dict[str, Any]]:
+    """What the functions compose for the examples in the session's XRD form."""
+    return list(composed(render(form)))
 
 
 def test_server_accepts_every_composed_object_of_a_served_kind(
