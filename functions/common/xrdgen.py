@@ -2,7 +2,7 @@
 
 Two forms from the same models:
   xrds/claims/  apiextensions.crossplane.io/v1, namespaced claims over cluster composites
-                (installs on Crossplane v1.20 and v2.x)
+                (legacy in Crossplane v2, which still serves them)
   xrds/v2/      apiextensions.crossplane.io/v2, namespaced (or cluster) composites, no claims
 It also writes the docs pages generated from the code (functions/common/docgen.py): the field
 references docs/reference/<kind>.md and docs/layout.md.
