@@ -258,7 +258,6 @@ def test_composite_has_the_shape_its_xrd_form_defines(
 ) -> None:
     claim = applied[name]
     kind = claim.doc["kind"]
-    plural = f"{kind.lower()}s"
 
     def composed() -> str:
         return "" if resource_refs(platform, composite(platform, claim)) else "nothing composed yet"
@@ -266,7 +265,10 @@ def test_composite_has_the_shape_its_xrd_form_defines(
     eventually(composed)
     obj, xr = get(platform, claim), composite(platform, claim)
     crossplane = xr["spec"]["crossplane"] if platform.form == "v2" else xr["spec"]
-    assert crossplane["compositionRef"] == {"name": f"{plural}.inference.ai"}
+    # Each Composition is named after its XRD, i.e. the composite's plural.
+    xrd = f"{xr['kind'].lower()}s.inference.ai"
+    assert xrd in XRDS[platform.form]
+    assert crossplane["compositionRef"] == {"name": xrd}
     if has_claim(platform, claim):
         # claims: the namespaced claim binds a cluster-scoped X<Kind> that points back at it.
         ref = obj["spec"]["resourceRef"]
@@ -339,6 +341,51 @@ def test_token_cache_status_reports_its_redis_endpoint(
     assert len(redis) == 1
     assert redis[0]["ready"] is True
     assert redis[0]["endpoint"].startswith(f"redis://{claim.name}-redis.{claim.namespace}.svc")
+
+
+def composites(xp: Crossplane, kind: str) -> list[dict[str, Any]]:
+    """Every composite of `kind` (e.g. InferenceService), in all namespaces: the X<Kind>
+    composites of the claims form, else the XRs."""
+    prefix = "x" if xp.form == "claims" and kind != "GPUPool" else ""
+    out = xp.kubectl("get", f"{prefix}{kind.lower()}s.inference.ai", "-A", "-o", "json")
+    return list(json.loads(out)["items"])
+
+
+def test_composites_read_each_other_as_required_resources(
+    platform: Crossplane, applied: dict[str, Claim]
+) -> None:
+    """The functions read other kinds' composites through Crossplane's required resources, asking
+    for the form's composite kind in the right namespace (claims: cluster-scoped X-composites
+    found by their claim labels; v2: namespaced XRs): an InferenceService binds the TokenCache
+    of its namespace, the TokenCache warms the ready InferenceServices bound to it, and a
+    GPUPool counts what the InferenceServices bound to it request, in every namespace."""
+    service, cache = applied["llama-70b"], applied["shared-cache"]
+    pool = applied["h100-exclusive-pool"]
+
+    def bound() -> str:
+        got = composite(platform, service).get("status", {})
+        return "" if got.get("tokenCache") == cache.name else f"status.tokenCache: {got}"
+
+    eventually(bound)
+    endpoint = composite(platform, service)["status"]["endpoint"]
+
+    def warmed() -> str:
+        got = composite(platform, cache).get("status", {})
+        return "" if got.get("warmupTargets") == [endpoint] else f"warmupTargets: {got}"
+
+    eventually(warmed)
+
+    def counted() -> str:
+        want = sum(
+            s["status"]["desiredReplicas"] * s["status"].get("gpusPerReplica", 1)
+            for s in composites(platform, "InferenceService")
+            if s.get("status", {}).get("pool") == pool.name
+        )
+        capacity = composite(platform, pool).get("status", {}).get("capacity", {})
+        got = capacity.get("nvidia.com/gpu", {}).get("requested")
+        return "" if want and got == want else f"requested {got}, bound services request {want}"
+
+    eventually(counted)
 
 
 def _deployment(platform: Crossplane, claim: Claim) -> dict[str, Any]:
