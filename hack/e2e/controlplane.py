@@ -295,12 +295,17 @@ THIRD_PARTY_CRDS = (
     ("KEDA_VERSION", "keda"),
     ("PROMETHEUS_OPERATOR_VERSION", "prometheus-operator"),
     ("PROVIDER_KUBERNETES_VERSION", "provider-kubernetes"),
+    # InferencePool (prefix-aware routing), and the Gateway an InferenceService reads and the
+    # HTTPRoute it composes.
+    ("GIE_VERSION", "gie"),
+    ("GATEWAY_API_VERSION", "gateway-api"),
 )
 
 
 def install_third_party_crds(cp: ControlPlane) -> None:
-    """Apply the KEDA, prometheus-operator and provider-kubernetes CRDs copied from their module
-    sources by `hack/tools.sh e2e`, and wait until the server serves them."""
+    """Apply the KEDA, prometheus-operator, provider-kubernetes, Gateway API Inference Extension
+    and Gateway API CRDs copied from their module sources by `hack/tools.sh e2e`, and wait until
+    the server serves them."""
     versions = pinned_versions()
     files: list[Path] = []
     for key, name in THIRD_PARTY_CRDS:
@@ -488,13 +493,16 @@ class FakeGPUNode:
         }
 
 
-# One node per GPUPool in examples/claims, labelled as that pool selects it, with the extended
-# resource names the device plugin advertises once the pool's config is applied (MIG profiles;
-# `gpu.shared` for MPS/time-slicing replicas; `.shared` suffixes when oversubscribed). The
-# counts are round numbers above what the example claims ask for, not the pools' exact plans.
+# One node per GPUPool in examples/claims (two for h100-exclusive), labelled as that pool selects
+# it, with the extended resource names the device plugin advertises once the pool's config is
+# applied (MIG profiles; `gpu.shared` for MPS/time-slicing replicas; `.shared` suffixes when
+# oversubscribed). The counts are round numbers above what the example claims ask for, not the
+# pools' exact plans.
 DEFAULT_NODES = (
-    # h100-exclusive selects nvidia.com/gpu.product: whole GPUs.
+    # h100-exclusive selects nvidia.com/gpu.product: whole GPUs, two nodes (its examples ask for
+    # 10: llama-8b-h100-exclusive 6, llama-8b-prefix-aware 4).
     FakeGPUNode("gpu-h100-0", "NVIDIA-H100-80GB-HBM3", 8, 81559, {}, {"gpu-type": "nvidia-h100"}),
+    FakeGPUNode("gpu-h100-1", "NVIDIA-H100-80GB-HBM3", 8, 81559, {}, {"gpu-type": "nvidia-h100"}),
     # h100-mig-balanced: 1g.10gb, 2g.20gb and 3g.40gb slices.
     FakeGPUNode(
         "gpu-h100-mig-0", "NVIDIA-H100-80GB-HBM3", 8, 81559,

@@ -39,24 +39,29 @@ def test_fake_gpu_node_is_ready_with_nvidia_labels_and_capacity(
 
 
 POD_CASES = [
-    # (name, product selector, extended resource, count, node it can only fit on)
-    # The example claims (tests/e2e/test_claims.py) hold 6 of gpu-h100-0's 8 GPUs.
-    ("whole-h100", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 2, "gpu-h100-0"),
-    ("mig-slice", "NVIDIA-H100-80GB-HBM3", "nvidia.com/mig-3g.40gb", 1, "gpu-h100-mig-0"),
-    ("shared-l4", "NVIDIA-L4", "nvidia.com/gpu.shared", 2, "gpu-l4-0"),
+    # (name, product selector, extended resource, count, the nodes it can only fit on)
+    # The example claims (tests/e2e/test_claims.py) hold 10 of the two whole-H100 nodes' 16 GPUs.
+    ("whole-h100", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 2, {"gpu-h100-0", "gpu-h100-1"}),
+    ("mig-slice", "NVIDIA-H100-80GB-HBM3", "nvidia.com/mig-3g.40gb", 1, {"gpu-h100-mig-0"}),
+    ("shared-l4", "NVIDIA-L4", "nvidia.com/gpu.shared", 2, {"gpu-l4-0"}),
     (
         "oversubscribed-mig",
         "NVIDIA-A100-SXM4-80GB",
         "nvidia.com/mig-3g.40gb.shared",
         2,
-        "gpu-a100-0",
+        {"gpu-a100-0"},
     ),
 ]
 
 
-@pytest.mark.parametrize(("name", "product", "resource", "count", "expected_node"), POD_CASES)
+@pytest.mark.parametrize(("name", "product", "resource", "count", "expected_nodes"), POD_CASES)
 def test_gpu_pod_is_scheduled_onto_the_matching_fake_node_and_runs(
-    cluster: ControlPlane, name: str, product: str, resource: str, count: int, expected_node: str
+    cluster: ControlPlane,
+    name: str,
+    product: str,
+    resource: str,
+    count: int,
+    expected_nodes: set[str],
 ) -> None:
     pod = {
         "apiVersion": "v1",
@@ -79,6 +84,6 @@ def test_gpu_pod_is_scheduled_onto_the_matching_fake_node_and_runs(
             "wait", "--for=jsonpath={.status.phase}=Running", "--timeout=60s", f"pod/e2e-{name}"
         )
         got = json.loads(cluster.kubectl("get", "pod", f"e2e-{name}", "-o", "json").stdout)
-        assert got["spec"]["nodeName"] == expected_node
+        assert got["spec"]["nodeName"] in expected_nodes
     finally:
         cluster.kubectl("delete", "pod", f"e2e-{name}", "--wait=false", check=False)
