@@ -133,9 +133,14 @@ class ControlPlane:
 
     def namespace(self, name: str) -> None:
         """Create namespace `name` unless it exists."""
-        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        ))  # fmt: skip
+        self.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            ),
+        )
 
     def start(self, proc: Proc) -> Proc:
         self.procs.append(proc)
@@ -369,9 +374,12 @@ def control_plane(
         ca = pki.ca(tls, "ca")
         admin = pki.leaf(tls, "admin", ca, "/O=system:masters/CN=e2e-admin", client=True)
         serving = pki.leaf(
-            tls, "apiserver", ca, "/CN=kube-apiserver",
+            tls,
+            "apiserver",
+            ca,
+            "/CN=kube-apiserver",
             server_sans=("IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes.default.svc"),
-        )  # fmt: skip
+        )
         sa = pki.signing_key(tls, "service-account")
         port = free_port()
         server = f"https://127.0.0.1:{port}"
@@ -505,23 +513,35 @@ DEFAULT_NODES = (
     FakeGPUNode("gpu-h100-1", "NVIDIA-H100-80GB-HBM3", 8, 81559, {}, {"gpu-type": "nvidia-h100"}),
     # h100-mig-balanced: 1g.10gb, 2g.20gb and 3g.40gb slices.
     FakeGPUNode(
-        "gpu-h100-mig-0", "NVIDIA-H100-80GB-HBM3", 8, 81559,
-        {"1g.10gb": 16, "2g.20gb": 8, "3g.40gb": 8}, {"gpu-type": "nvidia-h100-mig"},
+        "gpu-h100-mig-0",
+        "NVIDIA-H100-80GB-HBM3",
+        8,
+        81559,
+        {"1g.10gb": 16, "2g.20gb": 8, "3g.40gb": 8},
+        {"gpu-type": "nvidia-h100-mig"},
     ),
     # a100-pool: 3g.40gb and 1g.10gb slices, oversubscribed: `.shared` names.
     FakeGPUNode(
-        "gpu-a100-0", "NVIDIA-A100-SXM4-80GB", 8, 81920,
-        {"mig-3g.40gb.shared": 24, "mig-1g.10gb.shared": 48}, {"gpu-type": "nvidia-a100"},
+        "gpu-a100-0",
+        "NVIDIA-A100-SXM4-80GB",
+        8,
+        81920,
+        {"mig-3g.40gb.shared": 24, "mig-1g.10gb.shared": 48},
+        {"gpu-type": "nvidia-a100"},
     ),
     # a30-mig-timeslice: 2g.12gb slices (and a balanced leftover), time-sliced.
     FakeGPUNode(
-        "gpu-a30-0", "NVIDIA-A30", 4, 24576,
-        {"mig-1g.6gb.shared": 32, "mig-2g.12gb.shared": 16}, {"gpu-type": "nvidia-a30"},
+        "gpu-a30-0",
+        "NVIDIA-A30",
+        4,
+        24576,
+        {"mig-1g.6gb.shared": 32, "mig-2g.12gb.shared": 16},
+        {"gpu-type": "nvidia-a30"},
     ),
     # l4-timeslice and t4-mps: replicas of whole GPUs under `nvidia.com/gpu.shared`.
     FakeGPUNode("gpu-l4-0", "NVIDIA-L4", 4, 23034, {"gpu.shared": 16}, {"gpu-type": "nvidia-l4"}),
     FakeGPUNode("gpu-t4-0", "Tesla-T4", 4, 15360, {"gpu.shared": 12}, {"gpu-type": "nvidia-t4"}),
-)  # fmt: skip
+)
 
 
 def add_nodes(cp: ControlPlane, nodes: Sequence[FakeGPUNode] = DEFAULT_NODES) -> None:

@@ -103,11 +103,13 @@ def _init(cp: ControlPlane, log: Path) -> None:
     no_webhooks = cp.dir / "crossplane" / "webhookconfigurations"
     no_webhooks.mkdir(parents=True, exist_ok=True)
     args = [
-        str(binary("crossplane-core")), "core", "init",
+        str(binary("crossplane-core")),
+        "core",
+        "init",
         f"--cr-ds-path={core_crds()}",  # sic: the flag of CRDsPath
         "--enable-webhooks=false",
         f"--webhook-configurations-path={no_webhooks}",
-    ]  # fmt: skip
+    ]
     errors = []
     for _ in range(3):
         result = subprocess.run(
@@ -142,9 +144,12 @@ def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
     serving = root / "functions"
     serving.mkdir()
     pki.leaf(
-        serving, "tls", ca, "/O=inference-platform/CN=functions",
+        serving,
+        "tls",
+        ca,
+        "/O=inference-platform/CN=functions",
         server_sans=("DNS:localhost", "IP:127.0.0.1"),
-    )  # fmt: skip
+    )
     # The functions verify Crossplane's client certificate against this CA (mutual TLS).
     (serving / "ca.crt").write_bytes(ca.cert.read_bytes())
 
@@ -248,9 +253,12 @@ def install_packages(xp: Crossplane, registry: Registry) -> None:
         )
         serve_revision(xp, fn)
     cp.kubectl(
-        "wait", "--for=condition=Healthy", "--timeout=120s",
-        *(f"function/{fn}" for fn in FUNCTIONS), f"configuration/{CONFIGURATION}",
-    )  # fmt: skip
+        "wait",
+        "--for=condition=Healthy",
+        "--timeout=120s",
+        *(f"function/{fn}" for fn in FUNCTIONS),
+        f"configuration/{CONFIGURATION}",
+    )
     cp.kubectl("wait", "--for=condition=Established", "--timeout=120s", "xrd", "--all")
     # Claims can be created once their XRD is also Offered (the claim CRD served); v2 XRDs
     # offer no claims.
@@ -266,9 +274,13 @@ def _has_active_revision(cp: ControlPlane, function: str) -> bool:
 
 def _active_revision(cp: ControlPlane, function: str) -> str:
     out = cp.kubectl(
-        "get", "functionrevision", "-l", f"pkg.crossplane.io/package={function}",
-        "-o", "jsonpath={range .items[?(@.spec.desiredState==\"Active\")]}{.metadata.name}{end}",
-    ).stdout  # fmt: skip
+        "get",
+        "functionrevision",
+        "-l",
+        f"pkg.crossplane.io/package={function}",
+        "-o",
+        'jsonpath={range .items[?(@.spec.desiredState=="Active")]}{.metadata.name}{end}',
+    ).stdout
     return out.strip()
 
 
@@ -280,12 +292,19 @@ def serve_revision(xp: Crossplane, function: str) -> None:
     serving = xp.dir / "functions"
     secret = f"{function}-tls-server"
     manifest = cp.kubectl(
-        "-n", NAMESPACE, "create", "secret", "generic", secret,
+        "-n",
+        NAMESPACE,
+        "create",
+        "secret",
+        "generic",
+        secret,
         f"--from-file=tls.crt={serving / 'tls.crt'}",
         f"--from-file=tls.key={serving / 'tls.key'}",
         f"--from-file=ca.crt={serving / 'ca.crt'}",
-        "--dry-run=client", "-o", "yaml",
-    ).stdout  # fmt: skip
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ).stdout
     cp.kubectl("apply", "-f", "-", input=manifest)
     revision = f"functionrevision/{_active_revision(cp, function)}"
     patch = {"status": {"endpoint": xp.endpoints[function], "tlsServerSecretName": secret}}
@@ -306,6 +325,10 @@ def serve_revision(xp: Crossplane, function: str) -> None:
     )
     conditions = [c for c in conditions if c.get("type") != "RuntimeHealthy"] + [condition]
     cp.kubectl(
-        "patch", revision, "--subresource=status", "--type=merge",
-        "-p", json.dumps({"status": {"conditions": conditions}}),
-    )  # fmt: skip
+        "patch",
+        revision,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"conditions": conditions}}),
+    )

@@ -29,11 +29,22 @@ def _openssl(*args: str) -> None:
 def ca(directory: Path, name: str) -> KeyPair:
     pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
     _openssl(
-        "req", "-x509", *EC_KEY, "-keyout", str(pair.key), "-out", str(pair.cert), "-days", DAYS,
-        "-subj", f"/CN={name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-    )  # fmt: skip
+        "req",
+        "-x509",
+        *EC_KEY,
+        "-keyout",
+        str(pair.key),
+        "-out",
+        str(pair.cert),
+        "-days",
+        DAYS,
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+    )
     return pair
 
 
@@ -53,16 +64,33 @@ def leaf(
         raise ValueError(f"{name}: a certificate needs server SANs or client use")
     pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
     ext = [
-        "-addext", "basicConstraints=critical,CA:FALSE",
-        "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
-        "-addext", f"extendedKeyUsage={','.join(usages)}",
-    ]  # fmt: skip
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyEncipherment",
+        "-addext",
+        f"extendedKeyUsage={','.join(usages)}",
+    ]
     if server_sans:
         ext += ["-addext", f"subjectAltName={','.join(server_sans)}"]
     _openssl(
-        "req", "-x509", *EC_KEY, "-keyout", str(pair.key), "-out", str(pair.cert), "-days", DAYS,
-        "-CA", str(issuer.cert), "-CAkey", str(issuer.key), "-subj", subject, *ext,
-    )  # fmt: skip
+        "req",
+        "-x509",
+        *EC_KEY,
+        "-keyout",
+        str(pair.key),
+        "-out",
+        str(pair.cert),
+        "-days",
+        DAYS,
+        "-CA",
+        str(issuer.cert),
+        "-CAkey",
+        str(issuer.key),
+        "-subj",
+        subject,
+        *ext,
+    )
     return pair
 
 

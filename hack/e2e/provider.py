@@ -228,9 +228,12 @@ def start(cp: ControlPlane, *, poll: str = "10s", debug: bool = False) -> Provid
     certs.mkdir(parents=True, exist_ok=True)
     # The conversion webhook's serving certificate, at the names controller-runtime reads.
     tls = pki.leaf(
-        work, "webhook", cp.ca, "/CN=provider-kubernetes-webhook",
+        work,
+        "webhook",
+        cp.ca,
+        "/CN=provider-kubernetes-webhook",
         server_sans=("IP:127.0.0.1", "DNS:localhost"),
-    )  # fmt: skip
+    )
     (certs / "tls.crt").write_bytes(tls.cert.read_bytes())
     (certs / "tls.key").write_bytes(tls.key.read_bytes())
     health = free_port()

@@ -76,10 +76,12 @@ EXPECTED: dict[str, Outcome] = {
 # The composite resource definitions each form installs (named after the composite kinds).
 XRDS = {
     "claims": [
-        "gpupools.inference.ai", "xinferenceservices.inference.ai", "xtokencaches.inference.ai"
+        "gpupools.inference.ai",
+        "xinferenceservices.inference.ai",
+        "xtokencaches.inference.ai",
     ],
     "v2": ["gpupools.inference.ai", "inferenceservices.inference.ai", "tokencaches.inference.ai"],
-}  # fmt: skip
+}
 CLAIM_NAME, CLAIM_NAMESPACE = "crossplane.io/claim-name", "crossplane.io/claim-namespace"
 
 
@@ -172,9 +174,11 @@ def applied(platform: Crossplane) -> dict[str, Claim]:
     pools = [c for c in claims.values() if c.doc["kind"] == "GPUPool"]
     platform.kubectl("apply", *(f"-f={c.path}" for c in pools))
     platform.kubectl(
-        "wait", "--for=condition=Ready", f"--timeout={TIMEOUT:.0f}s",
+        "wait",
+        "--for=condition=Ready",
+        f"--timeout={TIMEOUT:.0f}s",
         *(f"gpupool/{c.name}" for c in pools),
-    )  # fmt: skip
+    )
     platform.kubectl("apply", *(f"-f={c.path}" for c in claims.values() if c not in pools))
     return claims
 
@@ -401,9 +405,15 @@ def test_editing_a_claim_rolls_the_change_out(
     before = _deployment(platform, claim)
     replicas = before["spec"]["replicas"] + 1
     platform.kubectl(
-        "-n", claim.namespace, "patch", claim.kind, claim.name, "--type=merge",
-        "-p", json.dumps({"spec": {"replicas": replicas}}),
-    )  # fmt: skip
+        "-n",
+        claim.namespace,
+        "patch",
+        claim.kind,
+        claim.name,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"replicas": replicas}}),
+    )
 
     def rolled_out() -> str:
         got = _deployment(platform, claim)
@@ -435,9 +445,16 @@ def test_deleting_a_claim_garbage_collects_what_it_composed(
         left = []
         for kind, name in refs:
             got = platform.kubectl(
-                "-n", claim.namespace, "get", kind.lower(), name, "--ignore-not-found", "-o",
-                "name", check=False,
-            )  # fmt: skip
+                "-n",
+                claim.namespace,
+                "get",
+                kind.lower(),
+                name,
+                "--ignore-not-found",
+                "-o",
+                "name",
+                check=False,
+            )
             left += got.splitlines()
         return f"still there: {left}" if left else ""
 
@@ -472,8 +489,13 @@ def test_api_server_rejects_an_invalid_claim_with_the_schema_message(
     doc = with_spec(copy.deepcopy(claim.doc), **changes)
     doc["metadata"]["name"] = f"invalid-{claim.name}"[:63]
     result = platform.cp.kubectl(
-        *claim.ns_args(), "create", "--dry-run=server", "-f", "-",
-        input=yaml.safe_dump(doc), check=False,
-    )  # fmt: skip
+        *claim.ns_args(),
+        "create",
+        "--dry-run=server",
+        "-f",
+        "-",
+        input=yaml.safe_dump(doc),
+        check=False,
+    )
     assert result.returncode != 0, f"accepted: {doc['spec']}"
     assert message in result.stderr

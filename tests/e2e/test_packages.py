@@ -46,9 +46,12 @@ def test_function_package_is_pushed_to_and_served_by_the_local_registry(
     xpkg = tmp_path / f"{name}.xpkg"
     # No runtime image: none can be built without Docker; the e2e suite serves functions itself.
     crossplane(
-        "xpkg", "build", f"--package-root={root}", f"--package-file={xpkg}",
+        "xpkg",
+        "build",
+        f"--package-root={root}",
+        f"--package-file={xpkg}",
         f"--examples-root={root / 'examples'}",
-    )  # fmt: skip
+    )
     crossplane(
         "xpkg", "push", f"--package-files={xpkg}", f"{local_registry.host}/e2e/{name}:v0.0.1"
     )

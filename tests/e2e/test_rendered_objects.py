@@ -106,14 +106,19 @@ def test_server_accepts_every_composed_object_of_a_served_kind(
         if cluster.kubectl("get", "namespace", ns, check=False).returncode != 0:
             cluster.kubectl("create", "namespace", ns)
     result = cluster.kubectl(
-        "apply", "--server-side", "--field-manager=e2e", "--dry-run=server", "--validate=strict",
+        "apply",
+        "--server-side",
+        "--field-manager=e2e",
+        "--dry-run=server",
+        "--validate=strict",
         # Crossplane may have composed the same objects for real (tests/e2e/test_claims.py); the
         # dry run checks schemas, not who owns which field.
         "--force-conflicts",
-        "-f", "-",
+        "-f",
+        "-",
         input=yaml.safe_dump_all(docs, sort_keys=False),
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     # One "serverside-applied (server dry run)" line per object: none was silently dropped.
     assert result.stdout.count("(server dry run)") == len(docs), result.stdout

@@ -257,12 +257,17 @@ class Pool:
         self.cp.namespace(self.namespace)
         # No kube-controller-manager: the `default` ServiceAccount pods need is made by hand.
         self.cp.kubectl(
-            "apply", "-f", "-",
-            input=yaml.safe_dump({
-                "apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": "default", "namespace": self.namespace},
-            }),
-        )  # fmt: skip
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": self.namespace},
+                }
+            ),
+        )
         self.objects = self.manifests()
         self.cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(self.objects))
         ready = {
@@ -275,9 +280,16 @@ class Pool:
         }
         for pod in (o for o in self.objects if o["kind"] == "Pod"):
             self.cp.kubectl(
-                "patch", "pod", pod["metadata"]["name"], "-n", self.namespace,
-                "--subresource=status", "--type=merge", "-p", yaml.safe_dump(ready),
-            )  # fmt: skip
+                "patch",
+                "pod",
+                pod["metadata"]["name"],
+                "-n",
+                self.namespace,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                yaml.safe_dump(ready),
+            )
 
     def picker_kubeconfig(self, path: Path) -> Path:
         """A kubeconfig with a token of the picker's ServiceAccount: it reads the pool and pods

@@ -24,5 +24,8 @@ def test_package_requires_the_crossplane_core_the_e2e_suite_runs(path: Path) -> 
 
 def test_every_package_is_checked() -> None:
     assert [p.parent.name for p in PACKAGES] == [
-        "configuration", "function-gpupool", "function-inferenceservice", "function-tokencache"
-    ]  # fmt: skip
+        "configuration",
+        "function-gpupool",
+        "function-inferenceservice",
+        "function-tokencache",
+    ]
