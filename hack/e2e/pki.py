@@ -26,8 +26,8 @@ def _openssl(*args: str) -> None:
         raise RuntimeError(f"openssl {' '.join(args[:2])} failed: {result.stderr.strip()}")
 
 
-def ca(directory: Path, name: str) -> KeyPair:
-    pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
+def _new_pair(pair: KeyPair, *args: str) -> None:
+    """A new EC key and its X.509 certificate (self-signed unless `args` name a -CA)."""
     _openssl(
         "req",
         "-x509",
@@ -38,6 +38,14 @@ def ca(directory: Path, name: str) -> KeyPair:
         str(pair.cert),
         "-days",
         DAYS,
+        *args,
+    )
+
+
+def ca(directory: Path, name: str) -> KeyPair:
+    pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
+    _new_pair(
+        pair,
         "-subj",
         f"/CN={name}",
         "-addext",
@@ -73,16 +81,8 @@ def leaf(
     ]
     if server_sans:
         ext += ["-addext", f"subjectAltName={','.join(server_sans)}"]
-    _openssl(
-        "req",
-        "-x509",
-        *EC_KEY,
-        "-keyout",
-        str(pair.key),
-        "-out",
-        str(pair.cert),
-        "-days",
-        DAYS,
+    _new_pair(
+        pair,
         "-CA",
         str(issuer.cert),
         "-CAkey",
