@@ -20,7 +20,7 @@ from functions.inferenceservice import (
     sidecar_container,
     tokencache,
 )
-from functions.inferenceservice.backends import ENGINES, vllm
+from functions.inferenceservice.backends import ENGINES
 from functions.inferenceservice.backends.base import BackendInput, BackendPlan, TierPlan
 from functions.inferenceservice.placement import Placement, place
 
@@ -224,7 +224,6 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         owner.selector(COMPONENT),
         req.required,
         req.observed,
-        vllm.BLOCK_SIZE if routing.prefix_aware(spec) else None,
     )
     requirements += routed.requirements
     resources: dict[str, dict[str, Any]] = {

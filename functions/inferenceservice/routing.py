@@ -19,6 +19,7 @@ from functions.common.meta import Owner
 from functions.common.peers import Requirement
 from functions.common.readiness import is_ready
 from functions.inferenceservice import picker
+from functions.inferenceservice.backends import vllm
 from functions.inferenceservice.backends.base import BackendPlan
 
 GATEWAYS = "gateway"
@@ -134,7 +135,6 @@ def plan(
     selector: Mapping[str, str],
     required: Mapping[str, list[dict[str, Any]]],
     observed: Mapping[str, dict[str, Any]],
-    block_size: int | None,
 ) -> RoutingPlan:
     """What routing adds beside the engine's Deployment and Service."""
     routing = spec.routing
@@ -151,16 +151,14 @@ def plan(
     backend: dict[str, Any] = {"kind": "Service", "name": owner.child(), "port": port}
     picker_ready = True
     if prefix_aware(spec):
-        assert block_size is not None
         if not spec.cache.enabled:
             out.warnings.append(
                 "routing.mode prefix-aware with cache.enabled false: the engines keep no prefix "
                 "cache, so the endpoint picker balances load only"
             )
         pool, picker_name = owner.child(), owner.child("epp")
-        out.resources.update(
-            picker.resources(owner, picker_name, pool, routing.scorers or Scorers(), block_size)
-        )
+        scorers = routing.scorers or Scorers()
+        out.resources.update(picker.resources(owner, picker_name, pool, scorers, vllm.BLOCK_SIZE))
         out.resources["inference-pool"] = inference_pool(
             owner, pool, selector, port, picker_name, routing.failureMode or "FailClose"
         )
