@@ -43,8 +43,11 @@ def render(tools: Tools, *args: str, port_base: int) -> subprocess.CompletedProc
 
 
 def port_base(offset: int) -> int:
+    """Ports per xdist worker and form; RENDER_PORT_BASE moves the block (default 21000) so that
+    two test runs on one machine (e.g. two worktrees) do not collide."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    return 21000 + 100 * int(worker or 0) + 10 * offset
+    base = int(os.environ.get("RENDER_PORT_BASE", "21000"))
+    return base + 100 * int(worker or 0) + 10 * offset
 
 
 def split_by_source(stdout: str) -> dict[str, str]:
