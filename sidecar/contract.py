@@ -20,6 +20,13 @@ EXPIRER_COMMAND = "/venv/bin/inference-cache-expirer"
 WARMUP_COMMAND = "/venv/bin/inference-cache-warmup"
 NONROOT_USER = 65532  # the image's nonroot user (distroless)
 
+# Node mode (the GPUPool's metrics agent): the variables that name the node and the pool, and
+# the constant labels they give every exported sample.
+NODE_NAME_ENV = "NODE_NAME"
+POOL_ENV = "GPU_POOL"
+NODE_LABEL = "node"
+POOL_LABEL = "inference_ai_gpupool"
+
 # The keyspace events the expirer listens to (`new` for any created key, `set` because a plain
 # SET of an existing key drops its expiry); redis.conf must enable them.
 NOTIFY_KEYSPACE_EVENTS = "E$n"

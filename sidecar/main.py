@@ -22,6 +22,7 @@ from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from sidecar import log
+from sidecar.contract import NODE_LABEL, NODE_NAME_ENV, POOL_ENV, POOL_LABEL
 from sidecar.engine import EngineSource
 from sidecar.gpu import GpuSource
 from sidecar.localdir import LocalDirSource
@@ -254,6 +255,18 @@ def cli() -> None:
     "variable.",
 )
 @click.option(
+    "--node-name",
+    envvar=NODE_NAME_ENV,
+    show_envvar=True,
+    help=f"Label every sample {NODE_LABEL}=<this> (node mode: the downward API's spec.nodeName).",
+)
+@click.option(
+    "--pool",
+    envvar=POOL_ENV,
+    show_envvar=True,
+    help=f"Label every sample {POOL_LABEL}=<this>: the GPUPool whose agent this is.",
+)
+@click.option(
     "--log-level",
     envvar="LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -278,6 +291,8 @@ def serve(
     redis_timeout: float,
     pod_resources_socket: str,
     resource_prefixes: tuple[str, ...],
+    node_name: str | None,
+    pool: str | None,
     log_level: str,
 ) -> None:
     """Serve /metrics, /healthz and /readyz until SIGTERM or SIGINT."""
@@ -299,7 +314,8 @@ def serve(
         pod_resources_socket=pod_resources_socket,
         resource_prefixes=tuple(resource_prefixes),
     )
-    collector = SidecarCollector(sources)
+    constant = {k: v for k, v in ((NODE_LABEL, node_name), (POOL_LABEL, pool)) if v}
+    collector = SidecarCollector(sources, constant)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     registry.register(ProcessCollector(registry=None))

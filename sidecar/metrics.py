@@ -9,6 +9,7 @@ the same metric (inference_cache_hits_total from the engine and from Redis).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -206,8 +207,11 @@ class Source(Protocol):
 class SidecarCollector(Collector):
     """Reads every source in parallel at scrape time and groups the samples into families."""
 
-    def __init__(self, sources: Sequence[Source]) -> None:
+    def __init__(
+        self, sources: Sequence[Source], constant_labels: Mapping[str, str] | None = None
+    ) -> None:
         self.sources = list(sources)
+        self.constant_labels = check_constant_labels(constant_labels or {})
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self.sources)), thread_name_prefix="source"
         )
@@ -234,7 +238,7 @@ class SidecarCollector(Collector):
             samples.append(
                 sample("inference_sidecar_source_duration_seconds", seconds, source=source.name)
             )
-        return iter(families(samples))
+        return iter(families(samples, self.constant_labels))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -242,8 +246,27 @@ class SidecarCollector(Collector):
             source.close()
 
 
-def families(samples: Sequence[Sample]) -> list[Metric]:
-    """Metric families for the samples, in catalogue order; a family per name seen."""
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def check_constant_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """Labels every sample carries (node mode: the node and the GPUPool), checked against the
+    catalogue: a name a metric already has would make two labels of one name."""
+    taken = {label for spec in SPECS.values() for label in spec.labels}
+    for name in labels:
+        if not LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"constant label {name!r} is not a Prometheus label name")
+        if name in taken:
+            raise ValueError(f"constant label {name!r} is already a label of some metric")
+    return dict(sorted(labels.items()))
+
+
+def families(
+    samples: Sequence[Sample], constant_labels: Mapping[str, str] | None = None
+) -> list[Metric]:
+    """Metric families for the samples, in catalogue order; a family per name seen, each
+    sample with the constant labels after its own."""
+    constant = dict(constant_labels or {})
     by_name: dict[str, list[Sample]] = {}
     for s in samples:
         by_name.setdefault(s.name, []).append(s)
@@ -252,11 +275,13 @@ def families(samples: Sequence[Sample]) -> list[Metric]:
         if name not in by_name:
             continue
         family: GaugeMetricFamily | CounterMetricFamily
+        labels = [*spec.labels, *constant]
         if spec.kind == "counter":
-            family = CounterMetricFamily(name.removesuffix("_total"), spec.help, labels=spec.labels)
+            family = CounterMetricFamily(name.removesuffix("_total"), spec.help, labels=labels)
         else:
-            family = GaugeMetricFamily(name, spec.help, labels=spec.labels)
+            family = GaugeMetricFamily(name, spec.help, labels=labels)
         for s in by_name[name]:
-            family.add_metric([s.labels.get(label, "") for label in spec.labels], s.value)
+            values = [s.labels.get(label, "") for label in spec.labels]
+            family.add_metric([*values, *constant.values()], s.value)
         out.append(family)
     return out

@@ -78,6 +78,19 @@ def stateful_set(obj: Mapping[str, Any], _: Cluster) -> bool:
     return current(obj) and _number(_dict(obj.get("status")).get("readyReplicas")) >= want
 
 
+def daemon_set(obj: Mapping[str, Any], _: Cluster = Cluster()) -> bool:
+    """The current pod template runs and is ready on every node the DaemonSet selects; a
+    DaemonSet that selects no node is not ready (it serves nothing)."""
+    status = _dict(obj.get("status"))
+    want = _number(status.get("desiredNumberScheduled"))
+    return (
+        current(obj)
+        and want > 0
+        and _number(status.get("updatedNumberScheduled")) >= want
+        and _number(status.get("numberReady")) >= want
+    )
+
+
 def job(obj: Mapping[str, Any], _: Cluster) -> bool:
     return condition(obj, "Complete") == "True"
 
@@ -102,6 +115,7 @@ Rule = Callable[[Mapping[str, Any], Cluster], bool]
 RULES: Mapping[str, Rule] = {
     "Deployment": deployment,
     "StatefulSet": stateful_set,
+    "DaemonSet": daemon_set,
     "Job": job,
     "PersistentVolumeClaim": persistent_volume_claim,
     "ScaledObject": ready_condition,

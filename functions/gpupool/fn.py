@@ -5,7 +5,7 @@ InferenceServices that may be bound to it and the other GPUPools (required resou
 feature discovery's labels on each Node it plans one MIG layout per GPU model (planning.py),
 renders the GPU Operator's device-plugin and mig-parted configs and the node labels that select
 them (wiring.py), and reports capacity and the nodes' `nvidia.com/mig.config.state`
-(capacity.py).
+(capacity.py); it also runs the node metrics agent on the nodes it owns (metricsagent.py).
 
 Config names end in a digest of their content, so a changed layout or sharing config changes
 the node labels, which is what mig-manager and the device plugin's config-manager act on.
@@ -20,7 +20,7 @@ from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, wiring
+from functions.gpupool import capacity, deviceplugin, metricsagent, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
     MIG_CONFIG_LABEL,
@@ -98,18 +98,23 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     status["devicePluginConfig"] = key
     resources["device-plugin-config"] = wiring.device_plugin_config(owner, key, plugin)
     for node in wired:
-        labels = {PLUGIN_CONFIG_LABEL: key}
+        # The owner label says which pool configures the node; its metrics agent selects it.
+        labels = {PLUGIN_CONFIG_LABEL: key, metricsagent.POOL_LABEL: owner.child()}
         if node.name in node_config:
             labels[MIG_CONFIG_LABEL] = node_config[node.name]
         resources[f"node-{node.name}"] = wiring.node_labels(owner, node, labels)
-    conditions = []
+    resources.update(metricsagent.resources(owner, spec))
+    agent = metricsagent.report(owner, spec, req.observed.get(metricsagent.DAEMONSET))
+    if agent.status is not None:
+        status["metricsAgent"] = agent.status
+    conditions = [agent.condition]
     if NODES in req.required:
         found = capacity.report(
             owner.name, spec, nodes, wired, mig_plan, node_config, shares, services.found
         )
         status.update(found.status)
         warnings += found.warnings
-        conditions = found.conditions
+        conditions += found.conditions
     else:
         warnings.append(
             "the pool's Nodes have not been read yet (required resources): layouts are planned "

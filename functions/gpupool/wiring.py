@@ -46,6 +46,8 @@ def provider_object(
     manifest: dict[str, Any],
     policies: list[str],
     readiness: dict[str, str] | None = None,
+    *,
+    component: str = COMPONENT,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "managementPolicies": policies,
@@ -57,7 +59,7 @@ def provider_object(
     return {
         "apiVersion": PROVIDER_KUBERNETES,
         "kind": "Object",
-        "metadata": owner.metadata(name, COMPONENT),
+        "metadata": owner.metadata(name, component),
         "spec": spec,
     }
 

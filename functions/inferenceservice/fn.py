@@ -234,12 +234,7 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
             owner,
             owner.child(),
             COMPONENT,
-            [(plan.metrics_port, plan.metrics_path)]
-            + (
-                [(sidecar_container.METRICS_PORT_NAME, "/metrics")]
-                if spec.metricsSidecar.enabled
-                else []
-            ),
+            [(plan.metrics_port, plan.metrics_path), *sidecar_container.scraped(spec)],
         ),
         **plan.resources,
         **routed.resources,

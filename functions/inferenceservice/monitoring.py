@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.common import exporter
 from functions.common.meta import Owner
 
 # Label every scraped series carries: the InferenceService it belongs to. Autoscaling queries
@@ -21,18 +22,11 @@ def pod_monitor(
             "targetLabel": SERVICE_LABEL,
         }
     ]
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PodMonitor",
-        "metadata": owner.metadata(name, component),
-        "spec": {
-            "selector": {"matchLabels": owner.selector(component)},
-            "podMetricsEndpoints": [
-                {"port": port, "path": path, "interval": "15s", "relabelings": relabel}
-                for port, path in endpoints
-            ],
-        },
-    }
+    return exporter.pod_monitor(
+        owner.metadata(name, component),
+        owner.selector(component),
+        [exporter.endpoint(port, path, relabelings=relabel) for port, path in endpoints],
+    )
 
 
 def disruption_budget(owner: Owner, name: str, component: str) -> dict[str, Any]:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.common import exporter
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import ComposeError
-from functions.common.probes import http_get
 from functions.common.quantity import to_bytes
 from functions.common.security import restricted
 from functions.inferenceservice.backends.base import BackendPlan
 from sidecar.contract import NONROOT_USER
 
-METRICS_PORT_NAME = "sidecar-metrics"
-HEALTH_PORT_NAME = "sidecar-health"
+METRICS_PORT_NAME = exporter.METRICS_PORT_NAME
 
 
 def engine_metrics_url(plan: BackendPlan) -> str:
@@ -40,8 +39,6 @@ def container(spec: InferenceServiceSpec, plan: BackendPlan) -> dict[str, Any] |
                 f"the engine uses {', '.join(map(str, sorted(taken)))}"
             )
     env = [
-        {"name": "METRICS_BIND_ADDRESS", "value": f":{sidecar.metricsPort}"},
-        {"name": "HEALTH_PROBE_BIND_ADDRESS", "value": f":{sidecar.healthPort}"},
         {"name": "GPU_METRICS", "value": "off"},
         {"name": "ENGINE_METRICS_URL", "value": engine_metrics_url(plan)},
     ]
@@ -49,21 +46,16 @@ def container(spec: InferenceServiceSpec, plan: BackendPlan) -> dict[str, Any] |
         env.append(
             {"name": "PREFIX_CACHE_CAPACITY", "value": str(to_bytes(spec.cache.prefixCacheSize))}
         )
-    return {
-        "name": "metrics-sidecar",
-        "image": sidecar.image,
-        "env": env,
-        "ports": [
-            {"name": METRICS_PORT_NAME, "containerPort": sidecar.metricsPort, "protocol": "TCP"},
-            {"name": HEALTH_PORT_NAME, "containerPort": sidecar.healthPort, "protocol": "TCP"},
-        ],
-        "readinessProbe": http_get("/readyz", HEALTH_PORT_NAME, periodSeconds=10),
-        "livenessProbe": http_get("/healthz", HEALTH_PORT_NAME, periodSeconds=20),
-        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": restricted(NONROOT_USER, NONROOT_USER),
-    }
+    return exporter.container(
+        name="metrics-sidecar",
+        image=sidecar.image,
+        metrics_port=sidecar.metricsPort,
+        health_port=sidecar.healthPort,
+        env=env,
+        security_context=restricted(NONROOT_USER, NONROOT_USER),
+    )
 
 
 def scraped(spec: InferenceServiceSpec) -> list[tuple[str, str]]:
     """The sidecar's (port name, path) for the PodMonitor, when it runs."""
-    return [(METRICS_PORT_NAME, "/metrics")] if spec.metricsSidecar.enabled else []
+    return [(METRICS_PORT_NAME, exporter.METRICS_PATH)] if spec.metricsSidecar.enabled else []

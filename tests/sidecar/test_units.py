@@ -10,7 +10,7 @@ import pytest
 
 from sidecar.localdir import directory_usage
 from sidecar.main import parse_quantity
-from sidecar.metrics import SPECS, families, sample
+from sidecar.metrics import SPECS, check_constant_labels, families, sample
 from sidecar.podresources import api_pb2
 from sidecar.redisinfo import redact
 from sidecar.server import parse_bind_address
@@ -132,3 +132,37 @@ def test_families_in_catalogue_order_with_all_labels() -> None:
     )
     assert [f.name for f in fams] == ["inference_gpu_up", "inference_cache_hits"]
     assert fams[1].samples[0].labels == {"tier": "redis", "source": "redis", "model_name": ""}
+
+
+def test_constant_labels_follow_each_samples_own_labels() -> None:
+    fams = families(
+        [
+            sample("inference_gpu_allocations_total", 2, resource="nvidia.com/gpu"),
+            sample("inference_gpu_up", 1),
+        ],
+        {"node": "h100-0", "inference_ai_gpupool": "h100-exclusive"},
+    )
+    assert [s.labels for f in fams for s in f.samples] == [
+        {"node": "h100-0", "inference_ai_gpupool": "h100-exclusive"},
+        {
+            "resource": "nvidia.com/gpu",
+            "node": "h100-0",
+            "inference_ai_gpupool": "h100-exclusive",
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"pod": "x"}, "'pod' is already a label of some metric"),
+        ({"resource": "x"}, "'resource' is already a label of some metric"),
+        ({"__name__": "x"}, "not a Prometheus label name"),
+        ({"gpu-pool": "x"}, "not a Prometheus label name"),
+    ],
+)
+def test_constant_labels_must_not_clash_with_metric_labels(
+    labels: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_constant_labels(labels)

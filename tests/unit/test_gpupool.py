@@ -268,6 +268,7 @@ def test_nodes_get_only_our_labels_through_observe_update_objects() -> None:
         assert manifest["metadata"]["labels"] == {
             "nvidia.com/device-plugin.config": res.status["devicePluginConfig"],
             "nvidia.com/mig.config": A100_CONFIG,
+            "inference.ai/gpupool": "a100-pool",
         }
     shared = res.resources["device-plugin-config"]["spec"]
     assert "Delete" not in shared["managementPolicies"]
@@ -461,6 +462,7 @@ def test_whole_gpu_modes_label_only_the_device_plugin_config(
     assert labels == {
         "nvidia.com/device-plugin.config": res.status["devicePluginConfig"],
         "nvidia.com/mig.config": "all-disabled",
+        "inference.ai/gpupool": "a100-pool",
     }
     got = {r: (c["physical"], c["schedulable"]) for r, c in res.status["capacity"].items()}
     assert got == capacity
@@ -511,7 +513,7 @@ def test_whole_gpu_pools_without_mig_capable_nodes_leave_mig_alone() -> None:
     res = run(doc, required={"nodes": [node("l4", "NVIDIA-L4", 4)]}, capabilities=CONDITIONS)
     assert "mig-parted-config" not in res.resources
     labels = res.resources["node-l4"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
-    assert list(labels) == ["nvidia.com/device-plugin.config"]
+    assert list(labels) == ["nvidia.com/device-plugin.config", "inference.ai/gpupool"]
     assert "MigConfigApplied" not in conditions(res)
 
 

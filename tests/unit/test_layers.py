@@ -21,6 +21,7 @@ FUNCTIONS = ("functions.inferenceservice", "functions.gpupool", "functions.token
 # Modules that render a program of the sidecar image, and so read its contract.
 RENDERS_A_PROGRAM = {
     "functions.inferenceservice.sidecar_container",  # the metrics sidecar
+    "functions.gpupool.metricsagent",  # the same program in node mode
     "functions.tokencache.redis_tier",  # the expirer
     "functions.tokencache.warmupjob",  # the warmup Job
     "functions.tokencache.fn",  # the warmup plan

@@ -68,6 +68,43 @@ CASES: list[tuple[str, dict[str, Any] | None, bool]] = [
         False,
     ),
     (
+        "daemonset ready on every selected node",
+        {
+            "kind": "DaemonSet",
+            "metadata": {"generation": 2},
+            "status": {
+                "observedGeneration": 2,
+                "desiredNumberScheduled": 3,
+                "updatedNumberScheduled": 3,
+                "numberReady": 3,
+            },
+        },
+        True,
+    ),
+    (
+        # Ready pods of the old template do not count as the new one rolled out.
+        "daemonset still rolling out",
+        {
+            "kind": "DaemonSet",
+            "status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 2, "numberReady": 3},
+        },
+        False,
+    ),
+    (
+        "daemonset with a pod not ready",
+        {
+            "kind": "DaemonSet",
+            "status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberReady": 2},
+        },
+        False,
+    ),
+    (
+        "daemonset selecting no node",
+        {"kind": "DaemonSet", "status": {"desiredNumberScheduled": 0}},
+        False,
+    ),
+    ("daemonset without status", {"kind": "DaemonSet", "status": "odd"}, False),
+    (
         "statefulset with all replicas ready",
         {"kind": "StatefulSet", "spec": {"replicas": 3}, "status": {"readyReplicas": 3}},
         True,
@@ -116,6 +153,7 @@ def test_composed_resource_readiness(observed: dict[str, Any] | None, ready: boo
 
 def test_every_kind_with_a_status_to_wait_for_has_a_rule() -> None:
     assert sorted(RULES) == [
+        "DaemonSet",
         "Deployment",
         "Job",
         "PersistentVolumeClaim",

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from functions.common.api.base import Rule, SpecModel
+from functions.common.api.base import DNS_SUBDOMAIN, Rule, SpecModel
+from functions.common.api.inferenceservice import SIDECAR_IMAGE
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES
 
 SharingMode = Literal["exclusive", "mig", "mps", "timeslice"]
@@ -63,6 +64,21 @@ class Oversubscription(SpecModel):
     )
 
 
+class MetricsAgent(SpecModel):
+    enabled: bool = True
+    """Run the inference-sidecar in node mode on the pool's nodes (a DaemonSet in gpu-operator,
+    scraped through a PodMonitor): GPU utilization and memory from NVML, GPU devices handed to
+    pods from the kubelet. Turn it off where dcgm-exporter already covers the GPUs and the
+    allocation metrics are not wanted."""
+    image: Annotated[str, Field(max_length=255)] = SIDECAR_IMAGE
+    """Sidecar image (the Dockerfile's `sidecar` target)."""
+    runtimeClassName: Annotated[str, Field(max_length=253, pattern="^$|" + DNS_SUBDOMAIN)] = (
+        "nvidia"
+    )
+    """RuntimeClass that gives the agent the driver's NVML library, as the GPU Operator's own
+    agents get it (the operator creates `nvidia`); empty: the node's default runtime."""
+
+
 class GPUPoolSpec(SpecModel):
     nodeSelector: Annotated[dict[str, str], Field(min_length=1, max_length=16)]
     """Labels that select the pool's GPU nodes."""
@@ -70,6 +86,8 @@ class GPUPoolSpec(SpecModel):
     """How GPUs on these nodes are shared."""
     oversubscription: Oversubscription = Field(default_factory=Oversubscription)
     """Oversubscription of GPUs or MIG instances (time-slicing or MPS replicas)."""
+    metricsAgent: MetricsAgent = Field(default_factory=MetricsAgent)
+    """The node metrics agent: one per node of the pool (docs/gpupool.md#metrics-agent)."""
 
     rules = (
         Rule(

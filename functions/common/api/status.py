@@ -74,6 +74,18 @@ class MigPlanStatus(SpecModel):
     """GPUs per node (largest nvidia.com/gpu.count among those nodes)."""
 
 
+class MetricsAgentStatus(SpecModel):
+    daemonSet: str | None = None
+    """The agent's DaemonSet (gpu-operator/<name>)."""
+    ready: bool = False
+    """Whether the current agent runs and is ready on every node the DaemonSet selects (at
+    least one)."""
+    nodes: int = 0
+    """Nodes the DaemonSet should run on (desiredNumberScheduled)."""
+    readyNodes: int = 0
+    """Nodes where an agent is ready (numberReady)."""
+
+
 class GPUPoolStatus(SpecModel):
     mode: str | None = None
     """Sharing mode in force."""
@@ -97,6 +109,8 @@ class GPUPoolStatus(SpecModel):
     """Nodes per nvidia.com/mig.config.state (pending, rebooting, success, failed, unknown)."""
     capacity: dict[str, ResourceCapacity] = Field(default_factory=dict)
     """Pool-wide capacity per advertised extended resource name."""
+    metricsAgent: MetricsAgentStatus | None = None
+    """The node metrics agent, when spec.metricsAgent.enabled."""
     warnings: list[str] = Field(default_factory=list)
     """Requested features the rendered configuration cannot honour, and why."""
 
