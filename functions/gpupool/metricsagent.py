@@ -20,6 +20,7 @@ make every pool unready. The Objects are ready once applied.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,7 +170,10 @@ def _dict(value: Any) -> Mapping[str, Any]:
 
 
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A non-negative whole number (numbers arrive as floats through protobuf Structs); else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0
+    return int(value) if value > 0 and value == int(value) else 0
 
 
 @dataclass(frozen=True)
