@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from hack.e2e import pki
 from hack.e2e.controlplane import (
     REPO,
@@ -216,10 +218,21 @@ def platform(
     if form not in FORMS:
         raise ControlPlaneError(f"unknown XRD form {form!r}: one of {', '.join(FORMS)}")
     cp.namespace("gpu-operator")  # where the GPU Operator runs; the pools' ConfigMaps go there
+    # The RuntimeClass the GPU Operator creates: the pools' metrics agents name it, and the
+    # API server's RuntimeClass admission rejects pods that name one that does not exist.
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump(NVIDIA_RUNTIME_CLASS))
     with provider_kubernetes(cp), crossplane(cp, form) as xp:
         install_packages(xp, registry)
         add_volumes(cp, volumes)
         yield xp
+
+
+NVIDIA_RUNTIME_CLASS = {
+    "apiVersion": "node.k8s.io/v1",
+    "kind": "RuntimeClass",
+    "metadata": {"name": "nvidia"},
+    "handler": "nvidia",
+}
 
 
 def _make(targets: list[str], variables: dict[str, str], env: dict[str, str]) -> None:

@@ -336,6 +336,114 @@ def test_gpu_pool_status_reports_the_products_of_its_nodes(
     assert pool["status"]["nodes"] == 1
 
 
+def _selected_nodes(platform: Crossplane, selector: dict[str, str]) -> set[str]:
+    """The Nodes a label selector matches, as the API server evaluates it."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    nodes = json.loads(platform.kubectl("get", "nodes", "-l", labels, "-o", "json"))
+    return {n["metadata"]["name"] for n in nodes["items"]}
+
+
+def test_each_pools_metrics_agent_runs_on_its_fake_gpu_nodes_and_nowhere_else(
+    platform: Crossplane, applied: dict[str, Claim]
+) -> None:
+    """The DaemonSet controller places one agent pod per node the pool owns (its nodeSelector
+    plus the owner label the pool's node Objects applied), the scheduler binds them and kwok
+    runs them; each pool's status then reports its agent ready."""
+    pools = {c.name: c for c in applied.values() if c.doc["kind"] == "GPUPool"}
+    owned = {
+        name: _selected_nodes(platform, c.doc["spec"]["nodeSelector"]) for name, c in pools.items()
+    }
+    assert all(owned.values()), owned  # every example pool has fake nodes (DEFAULT_NODES)
+
+    def agents_ready() -> str:
+        for name, claim in pools.items():
+            xr = composite(platform, claim)
+            agent = xr.get("status", {}).get("metricsAgent", {})
+            if not agent.get("ready") or condition(xr, "MetricsAgentReady").get("status") != "True":
+                return f"{name}: {agent} {condition(xr, 'MetricsAgentReady')}"
+        return ""
+
+    eventually(agents_ready)
+    pods = json.loads(
+        platform.kubectl(
+            "-n",
+            "gpu-operator",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=gpu-metrics",
+            "-o",
+            "json",
+        )
+    )["items"]
+    placed: dict[str, list[str]] = {}
+    for pod in pods:
+        placed.setdefault(pod["metadata"]["labels"]["inference.ai/gpupool"], []).append(
+            pod["spec"]["nodeName"]
+        )
+        assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+    assert {name: sorted(nodes) for name, nodes in placed.items()} == {
+        name: sorted(nodes) for name, nodes in owned.items()
+    }
+    # One agent per node, never two pools' on one node.
+    every = [n for nodes in placed.values() for n in nodes]
+    assert len(every) == len(set(every))
+    for name, nodes in owned.items():
+        # The pool labelled the nodes it owns, and its status counts them.
+        assert _selected_nodes(platform, {"inference.ai/gpupool": name}) == nodes
+        agent = composite(platform, pools[name])["status"]["metricsAgent"]
+        assert agent == {
+            "daemonSet": f"gpu-operator/{name}-gpu-metrics",
+            "ready": True,
+            "nodes": len(nodes),
+            "readyNodes": len(nodes),
+        }
+
+
+def test_a_younger_pool_on_the_same_nodes_runs_no_agent_there(
+    platform: Crossplane, applied: dict[str, Claim]
+) -> None:
+    """A second pool selecting t4-mps's node: the node stays t4-mps's (the older), so the
+    newcomer's DaemonSet selects no node and says so; deleting it deletes its DaemonSet."""
+    original = applied["t4-mps-pool"]
+    doc = copy.deepcopy(original.doc)
+    doc["metadata"] = {"name": "t4-rival"}
+    rival = Claim(Path("t4-rival"), doc)
+    nodes = _selected_nodes(platform, doc["spec"]["nodeSelector"])
+    platform.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    try:
+
+        def reported() -> str:
+            got = condition(composite(platform, rival), "MetricsAgentReady")
+            return "" if got.get("reason") == "NoNodes" else f"MetricsAgentReady: {got}"
+
+        eventually(reported)
+        pods = json.loads(
+            platform.kubectl(
+                "-n",
+                "gpu-operator",
+                "get",
+                "pods",
+                "-l",
+                "inference.ai/gpupool=t4-rival",
+                "-o",
+                "json",
+            )
+        )["items"]
+        assert pods == []
+        assert _selected_nodes(platform, {"inference.ai/gpupool": "t4-mps"}) == nodes
+    finally:
+        platform.kubectl("delete", "gpupool", "t4-rival", "--wait=true", "--timeout=120s")
+
+    def deleted() -> str:
+        got = platform.kubectl(
+            "-n", "gpu-operator", "get", "daemonset", "t4-rival-gpu-metrics", "--ignore-not-found"
+        )
+        return got.strip() and f"DaemonSet still there: {got}"
+
+    eventually(deleted)
+
+
 def test_token_cache_status_reports_its_redis_endpoint(
     platform: Crossplane, applied: dict[str, Claim]
 ) -> None:
