@@ -12,8 +12,9 @@ from functions.common.probes import http_get
 METRICS_PORT_NAME = "sidecar-metrics"
 HEALTH_PORT_NAME = "sidecar-health"
 METRICS_PATH = "/metrics"
-# Measured 51 MiB RSS with every pod-mode source connected and ~49 MiB in node mode
-# (sidecar/BENCHMARK.md): the request covers it, the limit leaves room for a slow scrape.
+# Measured 51 MiB RSS with every pod-mode source connected (sidecar/BENCHMARK.md) and 56 MiB in
+# node mode (NVML fixture, a fake kubelet, 200 scrapes): the request covers either, the limit
+# leaves room for a slow scrape.
 REQUESTS = {"cpu": "10m", "memory": "64Mi"}
 LIMITS = {"memory": "128Mi"}
 

@@ -11,7 +11,7 @@ RuntimeClass with `NVIDIA_VISIBLE_DEVICES=all` (utility capability only), withou
 resource request; the kubelet's PodResources socket is mounted read-only. It is not privileged
 but runs as uid 0 with no capabilities (security.root_without_capabilities: the socket is
 root's). It leaves a node while mig-manager reconfigures MIG there, as the operator's own
-monitoring agent does, so it holds no NVML handle across the GPU reset.
+monitoring agent does, so as not to hold NVML open through the repartitioning.
 
 Its readiness is reported (status.metricsAgent, condition MetricsAgentReady) but does not gate
 the pool's: metrics are not what the pool serves, and an image the nodes cannot pull must not
