@@ -513,7 +513,7 @@ def test_whole_gpu_pools_without_mig_capable_nodes_leave_mig_alone() -> None:
     res = run(doc, required={"nodes": [node("l4", "NVIDIA-L4", 4)]}, capabilities=CONDITIONS)
     assert "mig-parted-config" not in res.resources
     labels = res.resources["node-l4"]["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
-    assert list(labels) == ["nvidia.com/device-plugin.config", "inference.ai/gpupool"]
+    assert sorted(labels) == ["inference.ai/gpupool", "nvidia.com/device-plugin.config"]
     assert "MigConfigApplied" not in conditions(res)
 
 
