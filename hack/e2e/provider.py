@@ -71,6 +71,9 @@ GPU_OPERATOR_NAMESPACE = "gpu-operator"
 # The package as the Configuration names it, and the path it is mirrored to in the registry.
 PACKAGE = "xpkg.crossplane.io/crossplane-contrib/provider-kubernetes"
 REPOSITORY = "crossplane-contrib/provider-kubernetes"
+# The Provider Crossplane creates for a dependency is named after its repository
+# (internal/controller/pkg/resolver: xpkg.ToDNSLabel of the repository path).
+PROVIDER = "crossplane-contrib-provider-kubernetes"
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "provider-kubernetes"
 # From deploy/provider-kubernetes/runtime.yaml: what the ImageConfig must bring to the Deployment.
 RUNTIME_CONFIG = "provider-kubernetes"
@@ -169,7 +172,7 @@ def provider_deployment(cp: ControlPlane) -> dict[str, Any] | None:
         labels = d["spec"]["template"]["metadata"].get("labels", {})
         if (
             any(o["kind"] == "ProviderRevision" for o in owners)
-            and labels.get("pkg.crossplane.io/provider") == "provider-kubernetes"
+            and labels.get("pkg.crossplane.io/provider") == PROVIDER
             and d["spec"].get("replicas", 1) > 0
         ):
             return d  # type: ignore[no-any-return]
