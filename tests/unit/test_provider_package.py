@@ -162,17 +162,11 @@ def test_rbac_grants_what_every_pool_object_does(golden: Path) -> None:
         kind = manifest["kind"]
         assert kind in RESOURCES, f"{golden.name}: grant {kind} in rbac.yaml and list it here"
         group, resource = RESOURCES[kind]
-        policies = obj["spec"]["managementPolicies"]
-        needed = (
-            set().union(*(VERBS[p] for p in policies))
-            if "*" not in policies
-            else {
-                "get",
-                "create",
-                "patch",
-                "delete",
-            }
-        )
+        # No managementPolicies: the CRD's default ["*"], every policy.
+        policies = obj["spec"].get("managementPolicies", ["*"])
+        if "*" in policies:
+            policies = list(VERBS)
+        needed = set().union(*(VERBS[p] for p in policies))
         have = granted(manifest["metadata"].get("namespace"))
         missing = {v for v in needed if (group, resource, v) not in have}
         assert not missing, f"{golden.name}: {kind} needs {sorted(missing)}"
