@@ -4,9 +4,11 @@ exporter measured in the same run (`make bench-sidecar`). Not part of `make test
 Starts redis-server and llm-d-inference-sim (as the tests do), puts some traffic through both,
 fills a local cache directory and serves a fake kubelet PodResources socket (the node-mode
 tests' fake, tests/sidecar/test_allocations.py). Then, for each repeat, starts one process per
-configuration one after another, waits until it answers, scrapes /metrics a few times unmeasured
-and N times measured (sequentially, client-side latency with urllib), and reads its CPU time
-(/proc/<pid>/stat) and RSS (VmRSS, VmHWM in /proc/<pid>/status):
+configuration, all at once, waits until each answers, scrapes each /metrics a few times
+unmeasured, then N times measured, in turn (bare, pod-engine, pod, node, bare, ...: on a shared
+machine every configuration sees the same load at the same moments; one request at a time,
+client-side latency with urllib), and reads each process's CPU time (/proc/<pid>/stat) and RSS
+(VmRSS, VmHWM in /proc/<pid>/status):
 
 - `bare`: prometheus-client's own `start_http_server` with its default registry (process,
   platform and GC collectors) and nothing else: the baseline every ratio is taken against;
@@ -39,7 +41,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +53,7 @@ from tests.sidecar.test_allocations import FakeKubelet
 
 MODES = ("pod-engine", "pod", "node")
 BASELINE = "bare"
+ENGINE = "engine-direct"
 
 # A bare prometheus-client exporter: the library's own HTTP server and default registry.
 BARE_EXPORTER = """
@@ -114,6 +117,7 @@ class Result:
     rss_before: int
     rss_after: int
     hwm: int
+    start_s: float
     sources: dict[str, list[float]] = field(default_factory=dict)
     body: bytes = b""
 
@@ -128,6 +132,13 @@ class Result:
     @property
     def rss_mib(self) -> float:
         return self.rss_after / 1024
+
+
+@dataclass
+class Started:
+    pid: int
+    url: str
+    start_s: float  # process start to ready (/readyz 200; bare: /metrics 200)
 
 
 @dataclass
@@ -181,9 +192,22 @@ def sidecar_env(mode: str, s: Setup) -> dict[str, str]:
     return env
 
 
+def wait_ready(url: str, proc: procs.Proc) -> float:
+    """Seconds from the process's start until `url` answers 200 (polled every 10 ms)."""
+    begin = time.monotonic()
+    while time.monotonic() - begin < 20:
+        with suppress(OSError):
+            if procs.http_get(url, timeout=1)[0] == 200:
+                return time.monotonic() - begin
+        if not proc.alive():
+            break
+        time.sleep(0.01)
+    raise AssertionError(f"{proc.args[0]} not ready at {url}:\n{proc.tail()}")
+
+
 @contextmanager
-def started(mode: str, s: Setup, python_env: dict[str, str]) -> Iterator[tuple[int, str]]:
-    """The configuration's process, answering; yields (pid, metrics URL)."""
+def started(mode: str, s: Setup, python_env: dict[str, str]) -> Iterator[Started]:
+    """The configuration's process, answering."""
     if mode == BASELINE:
         port = procs.free_port()
         proc = procs.Proc(
@@ -191,19 +215,17 @@ def started(mode: str, s: Setup, python_env: dict[str, str]) -> Iterator[tuple[i
             s.tmp / f"bare-{port}.log",
             env=python_env,
         )
-        url = f"http://127.0.0.1:{port}/metrics"
-        with procs.running(proc):
-            procs.wait_for(lambda: procs.http_get(url)[0] == 200, 20, "bare exporter", proc.log)
-            assert proc.popen is not None
-            yield proc.popen.pid, url
-        return
-    sidecar = procs.sidecar_proc(s.tmp, {**sidecar_env(mode, s), **python_env})
-    if s.real_nvml:
-        sidecar.proc.env.pop("NVML_FIXTURE", None)  # the real library
-    with procs.running(sidecar.proc):
-        procs.wait_sidecar(sidecar)
-        assert sidecar.proc.popen is not None
-        yield sidecar.proc.popen.pid, sidecar.metrics_url
+        url = ready = f"http://127.0.0.1:{port}/metrics"
+    else:
+        sidecar = procs.sidecar_proc(s.tmp, {**sidecar_env(mode, s), **python_env})
+        if s.real_nvml:
+            sidecar.proc.env.pop("NVML_FIXTURE", None)  # the real library
+        proc, url = sidecar.proc, sidecar.metrics_url
+        ready = f"http://127.0.0.1:{sidecar.health_port}/readyz"
+    with procs.running(proc):
+        seconds = wait_ready(ready, proc)
+        assert proc.popen is not None
+        yield Started(proc.popen.pid, url, seconds)
 
 
 def scrape(url: str) -> tuple[float, bytes]:
@@ -213,29 +235,56 @@ def scrape(url: str) -> tuple[float, bytes]:
     return (time.perf_counter() - start) * 1000, body
 
 
-def measure(mode: str, s: Setup, python_env: dict[str, str], scrapes: int, warmup: int) -> Result:
-    with started(mode, s, python_env) as (pid, url):
+def measure(
+    configs: list[str], s: Setup, python_env: dict[str, str], scrapes: int, warmup: int
+) -> dict[str, Result]:
+    """One round: every configuration running at once, scraped in turn (bare, pod-engine, ...,
+    bare, ...), so that on a shared machine each sees the same load at the same moments."""
+    with ExitStack() as stack:
+        running = {mode: stack.enter_context(started(mode, s, python_env)) for mode in configs}
+        engine = f"{s.sim.base}/metrics"
         for _ in range(warmup):  # first-use imports and connections, not measured
-            scrape(url)
-        before = rss_kib(pid)
-        cpu_before = cpu_seconds(pid)
-        latencies: list[float] = []
-        source_times: dict[str, list[float]] = {}
-        body = b""
+            for p in running.values():
+                scrape(p.url)
+        before = {mode: rss_kib(p.pid) for mode, p in running.items()}
+        cpu_before = {mode: cpu_seconds(p.pid) for mode, p in running.items()}
+        latencies: dict[str, list[float]] = {mode: [] for mode in [*configs, ENGINE]}
+        bodies: dict[str, list[bytes]] = {mode: [] for mode in configs}
         for _ in range(scrapes):
-            ms, body = scrape(url)
-            latencies.append(ms)
-        cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / scrapes
-        after = rss_kib(pid)
-    if mode != BASELINE:
-        # Per-source read times of the last scrapes, from the sidecar's own gauge.
-        for labels, value in procs.Metrics.parse(body.decode()).all(
-            "inference_sidecar_source_duration_seconds"
-        ):
-            source_times.setdefault(labels["source"], []).append(value * 1000)
-    return Result(
-        mode, latencies, cpu_ms, before["VmRSS"], after["VmRSS"], after["VmHWM"], source_times, body
-    )
+            for mode, p in running.items():
+                ms, body = scrape(p.url)
+                latencies[mode].append(ms)
+                bodies[mode].append(body)
+            latencies[ENGINE].append(scrape(engine)[0])
+        cpu_ms = {
+            mode: (cpu_seconds(p.pid) - cpu_before[mode]) * 1000 / scrapes
+            for mode, p in running.items()
+        }
+        after = {mode: rss_kib(p.pid) for mode, p in running.items()}
+    results = {}
+    for mode in configs:
+        # Per-source read times, from the sidecar's own gauge in each exposition.
+        source_times: dict[str, list[float]] = {}
+        for body in bodies[mode] if mode != BASELINE else []:
+            for labels, value in procs.Metrics.parse(body.decode()).all(
+                "inference_sidecar_source_duration_seconds"
+            ):
+                source_times.setdefault(labels["source"], []).append(value * 1000)
+        results[mode] = Result(
+            mode,
+            latencies[mode],
+            cpu_ms[mode],
+            before[mode]["VmRSS"],
+            after[mode]["VmRSS"],
+            after[mode]["VmHWM"],
+            running[mode].start_s,
+            source_times,
+            bodies[mode][-1],
+        )
+    # The simulator's own /metrics, fetched directly in the same rotation: the part of the
+    # sidecar's latency that is the engine's.
+    results[ENGINE] = Result(ENGINE, latencies[ENGINE], 0, 0, 0, 0, 0)
+    return results
 
 
 def python_env(bytecode: str, tmp: Path, prime: Callable[[dict[str, str]], None]) -> dict[str, str]:
@@ -271,37 +320,50 @@ def span(values: list[float], fmt: str = ".1f") -> str:
 
 
 def report(runs: list[dict[str, Result]], imports: dict[str, list[tuple[str, int]]]) -> None:
-    modes = list(runs[0])
+    modes = [mode for mode in runs[0] if mode != ENGINE]
     print("\n## per repeat (ratios against `bare` of the same repeat)\n")
     print(
-        "| repeat | config | median ms | p99 ms | max ms | CPU ms/scrape | RSS MiB | p99 ratio"
-        " | RSS ratio |"
+        "| repeat | config | median ms | p99 ms | max ms | CPU ms/scrape | RSS MiB | start s"
+        " | p99 ratio | RSS ratio |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for i, run in enumerate(runs, 1):
         bare = run[BASELINE]
-        for mode, r in run.items():
+        for mode in modes:
+            r = run[mode]
             print(
                 f"| {i} | {mode} | {r.p50:.2f} | {r.p99:.2f} | {max(r.latencies):.2f}"
-                f" | {r.cpu_ms_per_scrape:.2f} | {r.rss_mib:.1f} | {r.p99 / bare.p99:.2f}"
-                f" | {r.rss_after / bare.rss_after:.2f} |"
+                f" | {r.cpu_ms_per_scrape:.2f} | {r.rss_mib:.1f} | {r.start_s:.2f}"
+                f" | {r.p99 / bare.p99:.2f} | {r.rss_after / bare.rss_after:.2f} |"
             )
+        e = run[ENGINE]
+        print(
+            f"| {i} | {ENGINE} | {e.p50:.2f} | {e.p99:.2f} | {max(e.latencies):.2f} | | | |"
+            f" {e.p99 / bare.p99:.2f} | |"
+        )
     print(f"\n## summary over {len(runs)} repeats (ranges)\n")
     print(
-        "| config | median ms | p99 ms | CPU ms/scrape | RSS MiB (peak) | p99 ratio | RSS ratio |"
+        "| config | median ms | p99 ms | CPU ms/scrape | RSS MiB (peak) | start s | p99 ratio"
+        " | RSS ratio |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
+    bases = [run[BASELINE] for run in runs]
     for mode in modes:
         rs = [run[mode] for run in runs]
-        bases = [run[BASELINE] for run in runs]
         print(
             f"| {mode} | {span([r.p50 for r in rs], '.2f')} | {span([r.p99 for r in rs], '.2f')}"
             f" | {span([r.cpu_ms_per_scrape for r in rs], '.2f')}"
             f" | {span([r.rss_mib for r in rs])} ({span([r.hwm / 1024 for r in rs])})"
+            f" | {span([r.start_s for r in rs], '.2f')}"
             f" | {span([r.p99 / b.p99 for r, b in zip(rs, bases, strict=True)], '.2f')}"
             f" | {span([r.rss_after / b.rss_after for r, b in zip(rs, bases, strict=True)], '.2f')}"
             " |"
         )
+    es = [run[ENGINE] for run in runs]
+    print(
+        f"| {ENGINE} | {span([e.p50 for e in es], '.2f')} | {span([e.p99 for e in es], '.2f')}"
+        f" | | | | {span([e.p99 / b.p99 for e, b in zip(es, bases, strict=True)], '.2f')} | |"
+    )
     print("\n## per-source read ms, median (p99), all repeats\n")
     for mode in modes:
         merged: dict[str, list[float]] = {}
@@ -326,10 +388,9 @@ def report(runs: list[dict[str, Result]], imports: dict[str, list[tuple[str, int
         ]
         rest = rss - steps[-1][1] / 1024
         print(f"- {mode}: " + ", ".join(parts) + f"; the rest +{rest:.1f}; measured {rss:.1f}")
-    last = runs[-1]
     print()
     for mode in modes:
-        body = last[mode].body
+        body = runs[-1][mode].body
         lines = body.count(b"\n")
         print(f"exposition {mode}: {len(body)} bytes, {lines} lines")
 
@@ -386,15 +447,14 @@ def main() -> None:
                 setup = Setup(tmp, r, sim, cache, pw, kubelet, args.real_nvml)
 
                 def prime(env: dict[str, str]) -> None:
-                    for mode in configs:
-                        measure(mode, setup, env, scrapes=1, warmup=args.warmup)
+                    measure(configs, setup, env, scrapes=1, warmup=args.warmup)
                     for mode in configs:
                         import_cost(MODULES[mode], env)
 
                 env = python_env(args.bytecode, tmp, prime)
                 load_before = os.getloadavg()
                 runs = [
-                    {mode: measure(mode, setup, env, args.scrapes, args.warmup) for mode in configs}
+                    measure(configs, setup, env, args.scrapes, args.warmup)
                     for _ in range(args.repeat)
                 ]
                 load_after = os.getloadavg()
