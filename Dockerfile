@@ -61,8 +61,9 @@ WORKDIR /
 # Bytecode for the standard library: Debian's python3.11 packages compile it in their
 # post-install scripts, which distroless (assembled from the .debs) never runs, so without this
 # step every process compiles each standard-library module it imports at every start, with
-# PYTHONDONTWRITEBYTECODE and a read-only root filesystem: the metrics sidecar then starts
-# seconds later and holds 3-4 MiB more (sidecar/BENCHMARK.md, bytecode "venv" against "all").
+# PYTHONDONTWRITEBYTECODE and a read-only root filesystem: on the benchmark machine the metrics
+# sidecar as rendered took 1.05-1.34 s instead of 0.24-0.34 s to be ready and held 4.5 MiB more
+# (sidecar/BENCHMARK.md, `--bytecode venv` against `all`).
 # Exec form (the image has no shell), as root for this step only; the exclusions are those of
 # CPython's own `make install`. unchecked-hash: the .pyc files are used without comparing the
 # sources' timestamps, which image layers need not keep (nothing in the image changes them).
