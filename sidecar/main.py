@@ -7,7 +7,6 @@ machine's NVML answers as a fixture.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
@@ -317,12 +316,6 @@ def serve(
     # One read before reporting ready: each source logs its state (NVML present or not,
     # engine/Redis reachable or not) at start-up instead of at the first scrape.
     list(collector.collect())
-    # Everything alive now (modules, the sources' clients) lives as long as the process. Out of
-    # the cyclic collector's sight, a full collection no longer walks the ~46,000 objects of the
-    # imported libraries: that took 10-30 ms, in the middle of whichever scrape triggered it,
-    # and was most of the sidecar's p99 (sidecar/BENCHMARK.md).
-    gc.collect()
-    gc.freeze()
     servers.start()
     log.info(
         "main",
