@@ -12,11 +12,9 @@ from functions.common.probes import http_get
 METRICS_PORT_NAME = "sidecar-metrics"
 HEALTH_PORT_NAME = "sidecar-health"
 METRICS_PATH = "/metrics"
-# Measured 51 MiB RSS with every pod-mode source connected (sidecar/BENCHMARK.md) and 56 MiB in
-# node mode (NVML fixture, a fake kubelet, 200 scrapes): the request covers either, the limit
-# leaves room for a slow scrape.
-REQUESTS = {"cpu": "10m", "memory": "64Mi"}
-LIMITS = {"memory": "128Mi"}
+CPU_REQUEST = "10m"
+# One limit for both modes: room for a large engine exposition or a long allocation list.
+MEMORY_LIMIT = "128Mi"
 
 
 def container(
@@ -26,11 +24,13 @@ def container(
     metrics_port: int,
     health_port: int,
     env: list[dict[str, Any]],
+    memory_request: str,
     security_context: dict[str, Any],
     volume_mounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The sidecar container serving /metrics and /healthz, /readyz on their own ports; `env`
-    picks its sources after the bind addresses.
+    picks its sources after the bind addresses; the memory request is the caller's, from what
+    its mode measured.
 
     Readiness is start-up finished, liveness the process serving: neither depends on a source
     (sidecar/README.md), so no startup probe is needed (ready in well under a second).
@@ -49,7 +49,10 @@ def container(
         ],
         "readinessProbe": http_get("/readyz", HEALTH_PORT_NAME, periodSeconds=10),
         "livenessProbe": http_get("/healthz", HEALTH_PORT_NAME, periodSeconds=20),
-        "resources": {"requests": dict(REQUESTS), "limits": dict(LIMITS)},
+        "resources": {
+            "requests": {"cpu": CPU_REQUEST, "memory": memory_request},
+            "limits": {"memory": MEMORY_LIMIT},
+        },
         "securityContext": security_context,
     }
     if volume_mounts:

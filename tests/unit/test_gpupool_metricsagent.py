@@ -142,15 +142,20 @@ def test_the_agent_reaches_nvml_and_the_kubelet_without_privilege() -> None:
     assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod)
 
 
-def test_the_agent_container_shares_probes_resources_and_ports_with_the_pod_sidecar() -> None:
+def test_the_agent_container_shares_probes_ports_and_limits_with_the_pod_sidecar() -> None:
     (agent,) = pod_spec(run(POOL, required={"nodes": L4_NODES}))["containers"]
     service = run(example("phi-timeslice.yaml"))
     containers = service.resources["deployment"]["spec"]["template"]["spec"]["containers"]
     (sidecar,) = [c for c in containers if c["name"] == "metrics-sidecar"]
-    for key in ("ports", "readinessProbe", "livenessProbe", "resources"):
+    for key in ("ports", "readinessProbe", "livenessProbe"):
         assert agent[key] == sidecar[key], key
+    # The same CPU request and memory limit; each mode requests the memory it was measured at.
     assert agent["resources"] == {
         "requests": {"cpu": "10m", "memory": "64Mi"},
+        "limits": {"memory": "128Mi"},
+    }
+    assert sidecar["resources"] == {
+        "requests": {"cpu": "10m", "memory": "48Mi"},
         "limits": {"memory": "128Mi"},
     }
     assert agent["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "sidecar-health"}
