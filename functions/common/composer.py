@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
+from functions.common.messages import bounded
 from functions.common.meta import Owner
 from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import Cluster, is_ready
@@ -105,7 +106,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             spec = self.kind.spec.model_validate(spec_of(composite))
         except ValidationError as err:
             log.info("rejected invalid spec", error=str(err))
-            response.fatal(rsp, format_validation_error(err))
+            response.fatal(rsp, bounded(format_validation_error(err)))
             return rsp
         observed = {
             name: resource.struct_to_dict(r.resource)
@@ -118,9 +119,10 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             out = self.compose(composing)  # type: ignore[arg-type]
         except ComposeError as err:
             log.info("cannot compose", error=str(err))
-            response.fatal(rsp, str(err))
+            response.fatal(rsp, bounded(str(err)))
             return rsp
-        status = {**out.status, "warnings": sorted(set(out.warnings))}
+        warnings = sorted({bounded(w) for w in out.warnings})
+        status = {**out.status, "warnings": warnings}
         try:
             # The API server would silently prune a key the XRD does not declare.
             self.kind.status.model_validate(status)
@@ -128,8 +130,10 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("composed an invalid status", error=str(err))
             response.fatal(
                 rsp,
-                "internal error: the composed status does not match the XRD's status schema: "
-                + format_validation_error(err, "status", heading=""),
+                bounded(
+                    "internal error: the composed status does not match the XRD's status schema: "
+                    + format_validation_error(err, "status", heading="")
+                ),
             )
             return rsp
 
@@ -149,7 +153,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                 namespace=want.namespace,
             )
         resource.update_status(rsp.desired.composite, status)
-        for message in sorted(set(out.warnings)):
+        for message in warnings:
             rsp.results.append(
                 fnv1.Result(
                     severity=fnv1.SEVERITY_WARNING,
@@ -158,6 +162,6 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                 )
             )
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
-            response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
-        log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
+            response.set_conditions(rsp, honoured(warnings), *out.conditions)
+        log.debug("composed", resources=len(out.resources), warnings=len(warnings))
         return rsp
