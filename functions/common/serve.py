@@ -31,8 +31,9 @@ import grpc
 from crossplane.function import logging, runtime
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
-from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
+from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from google.protobuf import duration_pb2
+from google.protobuf.message import DecodeError
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from functions.common.kinds import Kind
@@ -90,7 +91,10 @@ def identity(req: fnv1.RunFunctionRequest) -> dict[str, str]:
 
 
 class Servicer(grpcv1.FunctionRunnerServiceServicer):
-    """RunFunction for one function: compose on a worker thread, answer before the deadline."""
+    """RunFunction for one function: compose on a worker thread, answer before the deadline.
+
+    Served through `handlers` (bytes on the wire); `RunFunction` is the SDK servicer's method.
+    """
 
     def __init__(
         self,
@@ -146,16 +150,46 @@ class Servicer(grpcv1.FunctionRunnerServiceServicer):
                 f"internal error: composing did not finish within {budget:.1f} s; the request "
                 "may be too large or the function's log names the problem",
             )
-        size = rsp.ByteSize()
-        if size > self.max_send_bytes:
-            self.log.warning("response over the send limit", bytes=size, **identity(req))
-            return fatal(
+        return rsp
+
+    async def RunFunctionWire(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        """RunFunction on the wire: parsed here, so an undecodable request is logged and answered
+        INVALID_ARGUMENT (grpcio answers a failed deserializer with an unlogged UNKNOWN)."""
+        req = fnv1.RunFunctionRequest()
+        try:
+            req.ParseFromString(data)
+        except DecodeError as err:
+            self.log.exception("request is not a RunFunctionRequest", bytes=len(data))
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                bounded(f"the request is not a RunFunctionRequest: {err}"),
+            )
+        try:
+            rsp = await self.RunFunction(req, context)
+        except Exception as err:  # a bug of ours around compose; still an answer and a log
+            self.log.exception("serving raised", **identity(req))
+            rsp = fatal(req, f"internal error serving the call: {type(err).__name__}")
+        out: bytes = rsp.SerializeToString()
+        if len(out) > self.max_send_bytes:
+            self.log.warning("response over the send limit", bytes=len(out), **identity(req))
+            out = fatal(
                 req,
-                f"the composed response is {size} bytes, over the function's gRPC message "
+                f"the composed response is {len(out)} bytes, over the function's gRPC message "
                 f"limit of {self.max_send_bytes} bytes (--max-send-message-size); the composite "
                 "asks for more than one response can carry",
+            ).SerializeToString()
+        return out
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """RunFunction of v1 and of v1beta1, whose messages are the same on the wire."""
+        method = grpc.unary_unary_rpc_method_handler(self.RunFunctionWire)
+        return [
+            grpc.method_handlers_generic_handler(
+                module.DESCRIPTOR.services_by_name["FunctionRunnerService"].full_name,
+                {"RunFunction": method},
             )
-        return rsp
+            for module in (fnv1, fnv1beta1)
+        ]
 
     def compose(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         """Run the function on this (worker) thread; an exception becomes a fatal result."""
@@ -185,10 +219,7 @@ async def _serve(
     grace: float,
 ) -> None:
     server = grpc.aio.server(options=options)
-    grpcv1.add_FunctionRunnerServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    grpcv1beta1.add_FunctionRunnerServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        runtime.BetaFunctionRunner(wrapped=servicer), server
-    )
+    server.add_generic_rpc_handlers(servicer.handlers())
     reflection.enable_server_reflection(runtime.SERVICE_NAMES, server)
     # As the SDK's --insecure documents: it wins over --tls-server-certs-dir.
     if insecure:
