@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-import grpc
 from crossplane.function import logging, request, resource, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
-from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
 from functions.common.api.base import SpecModel, format_validation_error
@@ -84,18 +82,16 @@ def required_resources(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str,
     return out
 
 
-class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
-    """A composition function for one kind, built from a pure compose callable."""
+class CompositionFunction(Generic[S]):
+    """A composition function for one kind, built from a pure compose callable.
+
+    `run` is synchronous; `functions.common.serve` serves it over gRPC off the event loop.
+    """
 
     def __init__(self, kind: Kind, compose: Callable[[Request[S]], Composed]) -> None:
         self.kind = kind
         self.compose = compose
         self.log = logging.get_logger()
-
-    async def RunFunction(
-        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None
-    ) -> fnv1.RunFunctionResponse:
-        return self.run(req)
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))

@@ -43,7 +43,7 @@ DEFAULT_WORKERS = 4
 DEFAULT_COMPOSE_TIMEOUT_S = 60.0
 SHUTDOWN_GRACE_S = 5.0
 """Seconds in-flight calls get after SIGTERM; Kubernetes waits 30 s before SIGKILL."""
-DEADLINE_MARGIN_S = 1.0
+DEADLINE_MARGIN_S = 2.0
 """Answer this long (at most a tenth of the time left) before the caller's deadline, so the
 fatal result reaches it instead of DEADLINE_EXCEEDED."""
 RESULT_TTL = timedelta(minutes=1)

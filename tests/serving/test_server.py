@@ -38,6 +38,8 @@ BETA_METHOD = "/apiextensions.fn.proto.v1beta1.FunctionRunnerService/RunFunction
 LIMIT = 4 * 1024 * 1024  # the SDK's default --max-recv-message-size (and so send size), 4 MB
 CALL_S = 120.0  # deadline of a call that must succeed: generous, not a performance bound
 STOP_S = 60.0  # how long a stopping server may take in these tests (its grace period is 5 s)
+START_S = 180.0  # a cold start imports pydantic, grpc and the functions; 2 shared cores are slow
+DEADLINE_S = 30.0  # the caller's deadline in tests that expect an answer before it
 
 
 @dataclass
@@ -82,7 +84,7 @@ def serving(tmp: Path, command: list[str], *args: str) -> Iterator[Served]:
     ).start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
-        wait_for(lambda: proc.alive() and listening(port), 60, "the function", proc.log)
+        wait_for(lambda: proc.alive() and listening(port), START_S, "the function", proc.log)
         yield Served(proc, port, standin, channel)
     finally:
         for name in os.listdir(standin):  # let every spinning compose go
@@ -213,7 +215,7 @@ def test_three_hundred_calls_complete_while_a_pathological_compose_runs(
 def test_a_compose_past_the_callers_deadline_is_answered_with_a_fatal_result(
     shared: Served,
 ) -> None:
-    rsp = shared.stub.RunFunction(request("spin-deadline"), timeout=10)
+    rsp = shared.stub.RunFunction(request("spin-deadline"), timeout=DEADLINE_S)
     (message,) = fatal(rsp)  # an answer before the deadline, not DEADLINE_EXCEEDED
     assert "composing did not finish within" in message
     assert_composes(shared)  # the spinning thread holds one worker; the others serve
@@ -226,7 +228,7 @@ def test_calls_beyond_the_busy_workers_get_a_fatal_result_at_their_deadline(
     with standin(tmp_path, "--workers=1") as served:
         slow = served.stub.RunFunction.future(request("spin-busy"), timeout=CALL_S)
         served.wait_spinning("busy")
-        (message,) = fatal(served.stub.RunFunction(request("waiting"), timeout=10))
+        (message,) = fatal(served.stub.RunFunction(request("waiting"), timeout=DEADLINE_S))
         assert "all 1 compose workers stayed busy" in message
         served.release("busy")
         assert fatal(slow.result(timeout=CALL_S)) == []
