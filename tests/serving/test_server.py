@@ -39,7 +39,7 @@ LIMIT = 4 * 1024 * 1024  # the SDK's default --max-recv-message-size (and so sen
 CALL_S = 120.0  # deadline of a call that must succeed: generous, not a performance bound
 STOP_S = 60.0  # how long a stopping server may take in these tests (its grace period is 5 s)
 START_S = 180.0  # a cold start imports pydantic, grpc and the functions; 2 shared cores are slow
-DEADLINE_S = 30.0  # the caller's deadline in tests that expect an answer before it
+DEADLINE_S = 20.0  # the caller's deadline in tests that expect an answer before it
 
 
 @dataclass
@@ -165,6 +165,13 @@ def test_garbage_on_the_socket_and_in_the_message_leaves_the_server_answering(
     assert len(fatal(empty)) == 1, empty  # no composite at all: a fatal result, not a crash
     assert_composes(shared)
     assert shared.proc.alive()
+
+
+def test_v1beta1_callers_get_the_same_answer_as_v1_callers(shared: Served) -> None:
+    wire = request("cache").SerializeToString()
+    v1, beta = (shared.channel.unary_unary(m)(wire, timeout=CALL_S) for m in (METHOD, BETA_METHOD))
+    assert beta == v1
+    assert fatal(fnv1.RunFunctionResponse.FromString(v1)) == []
 
 
 def test_a_request_at_the_size_limit_is_answered_and_one_byte_more_is_refused(
