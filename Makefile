@@ -142,6 +142,10 @@ sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.pr
 bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
 
+.PHONY: bench-serve
+bench-serve: venv ## Small calls answered while a large GPUPool composes: our server vs the SDK's; not part of test
+	$(PY) -m tests.serving.bench $(SERVE_BENCH_ARGS)
+
 # Real endpoint picker (epp) + llm-d-inference-sim replicas on the e2e control plane; ~5 min.
 .PHONY: bench-cache
 bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; writes docs/routing-benchmark.md); not part of test

@@ -102,11 +102,9 @@ def request(name: str) -> fnv1.RunFunctionRequest:
     """The ttl-cache example claim, renamed, as Crossplane sends its composite."""
     doc = fnharness.example("ttl-cache.yaml")
     doc["metadata"]["name"] = name
-    composite = fnharness.claim_composite(doc)
-    return fnv1.RunFunctionRequest(
-        meta=fnv1.RequestMeta(tag=name),
-        observed=fnv1.State(composite=fnv1.Resource(resource=resource.dict_to_struct(composite))),
-    )
+    req = fnharness.request(fnharness.claim_composite(doc))
+    req.meta.tag = name
+    return req
 
 
 def fatal(rsp: fnv1.RunFunctionResponse) -> list[str]:
