@@ -107,6 +107,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
+	$(VENV)/bin/mypy -p tests.serving
 
 .PHONY: test
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH

@@ -38,7 +38,7 @@ from tests.procs import ROOT, free_port
 SERVERS = ("sdk", "ours")
 
 
-class OnTheLoop(grpcv1.FunctionRunnerServiceServicer):  # type: ignore[misc]
+class OnTheLoop(grpcv1.FunctionRunnerServiceServicer):
     """The previous serving: compose awaited directly on the SDK's event loop."""
 
     def __init__(self) -> None:
@@ -111,7 +111,7 @@ def measure(server: str, nodes: int) -> str:
     channel = grpc.insecure_channel(
         f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
     )
-    stub = grpcv1.FunctionRunnerServiceStub(channel)
+    stub = grpcv1.FunctionRunnerServiceStub(channel)  # type: ignore[no-untyped-call]
     small, large = small_request(), pool_request(nodes)
     stub.RunFunction(small, timeout=120)  # warm
     began = time.perf_counter()

@@ -51,7 +51,7 @@ class Served:
 
     @property
     def stub(self) -> grpcv1.FunctionRunnerServiceStub:
-        return grpcv1.FunctionRunnerServiceStub(self.channel)
+        return grpcv1.FunctionRunnerServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     def log_lines(self) -> list[dict[str, Any]]:
         out = []
@@ -314,8 +314,9 @@ def test_mtls_serves_a_client_with_a_certificate_from_the_ca_and_no_other(
                 certificate_chain=pair.cert.read_bytes() if pair else None,
             )
             with grpc.secure_channel(target, creds) as channel:
-                stub = grpcv1.FunctionRunnerServiceStub(channel)
-                return stub.RunFunction(request("cache"), timeout=CALL_S)
+                stub = grpcv1.FunctionRunnerServiceStub(channel)  # type: ignore[no-untyped-call]
+                rsp: fnv1.RunFunctionResponse = stub.RunFunction(request("cache"), timeout=CALL_S)
+                return rsp
 
         assert fatal(call(client)) == []
         for refused in (None, stranger):
