@@ -31,6 +31,13 @@ VERSION ?= v$(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head 
 # Where packages are pushed to / installed from, e.g. registry.example.com/inference-platform.
 REGISTRY ?=
 CANONICAL_REGISTRY := xpkg.crossplane.io/inference-platform
+# provider-kubernetes, the Configuration's dependency, as Crossplane resolves it: set to a mirror's
+# path when an ImageConfig rewrites the canonical one, since the runtime ImageConfig that
+# `make deploy` applies (deploy/provider-kubernetes/runtime.yaml) matches the rewritten source.
+PROVIDER_KUBERNETES_CANONICAL := xpkg.crossplane.io/crossplane-contrib/provider-kubernetes
+PROVIDER_KUBERNETES_PACKAGE ?= $(PROVIDER_KUBERNETES_CANONICAL)
+GPU_OPERATOR_NAMESPACE := gpu-operator
+DEPLOY_TIMEOUT ?= 300s
 # Where build/xpkgs write and push reads the packages.
 DIST ?= dist
 # Repository prefix for the runtime images of `make docker-build`.
@@ -61,6 +68,7 @@ help: ## Show this help
 	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test),"
 	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
+	@echo "           PROVIDER_KUBERNETES_PACKAGE DEPLOY_TIMEOUT (deploy)"
 
 .PHONY: tools
 tools: ## Build the crossplane CLI, core, llm-d-inference-sim, the GIE endpoint picker and the NVIDIA device plugin into TOOLS_DIR (Go >= 1.26, a C compiler)
@@ -104,7 +112,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy -p hack.render
-	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py
+	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/sidecar/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
 	$(VENV)/bin/mypy -p tests.serving
@@ -219,11 +227,20 @@ install: require-cluster ## kubectl apply the XRDs and Compositions (FORM=claims
 	kubectl apply -f compositions/$(FORM)
 
 .PHONY: deploy
-deploy: tools require-registry require-crossplane ## crossplane xpkg install the functions and configuration from $(REGISTRY)
+deploy: tools require-registry require-crossplane ## Install provider-kubernetes' runtime config and RBAC (deploy/), the functions and the Configuration from $(REGISTRY)
+	@kubectl get namespace $(GPU_OPERATOR_NAMESPACE) >/dev/null 2>&1 || { \
+	  echo "error: namespace $(GPU_OPERATOR_NAMESPACE) not found: install the GPU Operator first (README, Install on a cluster)" >&2; exit 1; }
+	sed 's#$(PROVIDER_KUBERNETES_CANONICAL)#$(PROVIDER_KUBERNETES_PACKAGE)#' \
+	  deploy/provider-kubernetes/runtime.yaml | kubectl apply -f -
+	kubectl apply -f deploy/provider-kubernetes/rbac.yaml
 	for fn in $(FUNCTIONS); do \
 	  "$(CROSSPLANE)" xpkg install function "$(REGISTRY)/$$fn:$(VERSION)" "$$fn"; \
 	done
 	"$(CROSSPLANE)" xpkg install configuration "$(REGISTRY)/configuration:$(VERSION)" inference-platform
+	# provider-kubernetes comes as the Configuration's dependency; its ProviderConfig CRD first.
+	kubectl wait --for=create --timeout=$(DEPLOY_TIMEOUT) crd/providerconfigs.kubernetes.crossplane.io
+	kubectl wait --for=condition=Established --timeout=$(DEPLOY_TIMEOUT) crd/providerconfigs.kubernetes.crossplane.io
+	kubectl apply -f deploy/provider-kubernetes/providerconfig.yaml
 
 .PHONY: deploy-samples
 deploy-samples: require-cluster ## kubectl apply -f examples/claims

@@ -250,27 +250,25 @@ C
   rm -rf "$src"
 }
 
+# provider-kubernetes' package source (package/crossplane.yaml and package/crds/) as released: the
+# e2e suite builds it into a package (no runtime image: nothing runs containers there) and pushes
+# it to its local registry, from which Crossplane resolves our Configuration's dependency.
+provider_package_source() {
+  local module=github.com/crossplane-contrib/provider-kubernetes
+  local dir="$TOOLS_DIR/xpkg-src-provider-kubernetes-$PROVIDER_KUBERNETES_VERSION"
+  [[ -f $dir/crossplane.yaml && -d $dir/crds ]] && return 0
+  local src; src=$(go mod download -json "$module@$PROVIDER_KUBERNETES_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  cp "$src/package/crossplane.yaml" "$dir.tmp"/ && cp -r "$src/package/crds" "$dir.tmp"/
+  chmod -R u+w "$dir.tmp" && rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 build_e2e() {
   crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" \
     config/crd/bases/keda.sh_scaledobjects.yaml
   crds prometheus-operator github.com/prometheus-operator/prometheus-operator \
     "$PROMETHEUS_OPERATOR_VERSION" example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml
-  crds provider-kubernetes github.com/crossplane-contrib/provider-kubernetes \
-    "$PROVIDER_KUBERNETES_VERSION" package/crds/kubernetes.crossplane.io_objects.yaml
-  # Every CRD provider-kubernetes serves or reads at runtime, for hack/e2e/provider.py:
-  # ProviderConfig, ProviderConfigUsage, Object, ObservedObjectCollection; cluster-scoped and
-  # the namespaced .m. group (with ClusterProviderConfig).
-  crds provider-kubernetes-package github.com/crossplane-contrib/provider-kubernetes \
-    "$PROVIDER_KUBERNETES_VERSION" \
-    package/crds/kubernetes.crossplane.io_objects.yaml \
-    package/crds/kubernetes.crossplane.io_observedobjectcollections.yaml \
-    package/crds/kubernetes.crossplane.io_providerconfigs.yaml \
-    package/crds/kubernetes.crossplane.io_providerconfigusages.yaml \
-    package/crds/kubernetes.m.crossplane.io_clusterproviderconfigs.yaml \
-    package/crds/kubernetes.m.crossplane.io_objects.yaml \
-    package/crds/kubernetes.m.crossplane.io_observedobjectcollections.yaml \
-    package/crds/kubernetes.m.crossplane.io_providerconfigs.yaml \
-    package/crds/kubernetes.m.crossplane.io_providerconfigusages.yaml
   build_kubernetes
   build_etcd
   go_tool kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
@@ -278,6 +276,7 @@ build_e2e() {
   go_tool registry github.com/google/go-containerregistry "$GO_CONTAINERREGISTRY_VERSION" \
     github.com/google/go-containerregistry/cmd/registry
   build_provider_kubernetes
+  provider_package_source
 }
 
 case "${1:-all}" in
@@ -290,7 +289,7 @@ case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   e2e) build_e2e ;;
-  provider-kubernetes) build_provider_kubernetes ;;
+  provider-kubernetes) build_provider_kubernetes; provider_package_source ;;
   gie) build_gie ;;
   device-plugin) build_device_plugin ;;
   *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes|gie|device-plugin]" >&2; exit 2 ;;

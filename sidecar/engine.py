@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -85,18 +86,32 @@ def base_name(name: str) -> str:
     return name
 
 
-def relevant_lines(text: str, wanted: frozenset[str] = WANTED) -> Iterator[str]:
-    """Only the exposition lines of the wanted metrics (parsing all of vLLM's histograms on
-    every scrape would cost far more than the few counters needed)."""
-    for line in text.splitlines():
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            if len(parts) >= 3 and parts[1] in ("TYPE", "HELP") and base_name(parts[2]) in wanted:
-                yield line
-            continue
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name and base_name(name) in wanted:
-            yield line
+_HELP_OR_TYPE = re.compile(r"#[ \t]+(?:HELP|TYPE)[ \t]+")
+
+
+def relevant_lines(text: str, wanted: frozenset[str] = WANTED) -> list[str]:
+    """Only the exposition lines of the wanted metrics, in their order: samples and their HELP
+    and TYPE comments. Parsing all of vLLM's histograms on every scrape would cost far more than
+    the few counters needed, and so would splitting every line: each wanted name is looked up
+    with str.find over the whole text (half the time of a line-by-line filter on a 57 kB vLLM
+    exposition, sidecar/BENCHMARK.md)."""
+    lines: dict[int, str] = {}
+    for name in wanted:
+        at = text.find(name)
+        while at != -1:
+            end = at + len(name)
+            for suffix in ("_total", "_created"):
+                if text.startswith(suffix, end):
+                    end += len(suffix)
+                    break
+            start = text.rfind("\n", 0, at) + 1
+            if (end == len(text) or text[end] in " \t{") and (
+                start == at or _HELP_OR_TYPE.fullmatch(text, start, at)
+            ):
+                stop = text.find("\n", at)
+                lines[start] = text[start : stop if stop != -1 else len(text)].rstrip("\r")
+            at = text.find(name, at + len(name))
+    return [lines[start] for start in sorted(lines)]
 
 
 def parse(text: str) -> dict[tuple[str, str], list[float]]:

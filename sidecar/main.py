@@ -23,10 +23,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from sidecar import log
 from sidecar.engine import EngineSource
-from sidecar.gpu import GpuSource
 from sidecar.localdir import LocalDirSource
 from sidecar.metrics import SidecarCollector, Source
-from sidecar.nvml import Nvml, PynvmlNvml, RecordedNvml, RecordingNvml
 from sidecar.server import Servers
 
 # Byte quantities only, parsed here rather than with kubernetes.utils.parse_quantity (what the
@@ -84,8 +82,14 @@ def build_sources(
     pod_resources_socket: str,
     resource_prefixes: tuple[str, ...],
 ) -> list[Source]:
+    # The sources' client libraries are imported only where configured: each costs resident
+    # memory for the life of the process (pynvml 2.4 MiB, redis-py 8 MiB, grpc 13 MiB with
+    # bytecode; sidecar/BENCHMARK.md), and the pod sidecar as rendered needs none of them.
     sources: list[Source] = []
     if gpu != "off":
+        from sidecar.gpu import GpuSource  # noqa: PLC0415
+        from sidecar.nvml import Nvml, PynvmlNvml, RecordedNvml  # noqa: PLC0415
+
         nvml: Nvml = RecordedNvml.load(nvml_fixture) if nvml_fixture else PynvmlNvml()
         sources.append(GpuSource(nvml, retry_interval=nvml_retry_interval))
     if engine_metrics_url:
@@ -93,12 +97,10 @@ def build_sources(
     if local_cache_dir:
         sources.append(LocalDirSource(local_cache_dir, local_cache_min_interval))
     if redis_url:
-        # redis-py takes ~0.4 s to import: only when Redis is configured.
         from sidecar.redisinfo import RedisSource  # noqa: PLC0415
 
         sources.append(RedisSource(redis_url, redis_password, redis_password_file, redis_timeout))
     if mode == "node":
-        # grpc is imported only here: pod mode and hack/gpu-check.sh run without it.
         from sidecar.allocations import AllocationsSource  # noqa: PLC0415
 
         sources.append(AllocationsSource(pod_resources_socket, resource_prefixes))
@@ -349,6 +351,9 @@ def serve(
 @click.option("--description", default="", help="What was recorded (GPU, driver, MIG layout).")
 def record_nvml(out_path: str, description: str) -> None:
     """Record this machine's NVML answers (read-only calls) as a test fixture."""
+    from sidecar.gpu import GpuSource  # noqa: PLC0415
+    from sidecar.nvml import PynvmlNvml, RecordingNvml  # noqa: PLC0415
+
     log.setup("info")
     recorder = RecordingNvml(PynvmlNvml())
     source = GpuSource(recorder)

@@ -9,10 +9,8 @@ the same metric (inference_cache_hits_total from the engine and from Redis).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -204,14 +202,19 @@ class Source(Protocol):
 
 
 class SidecarCollector(Collector):
-    """Reads every source in parallel at scrape time and groups the samples into families."""
+    """Reads every source at scrape time, one after the other in the scrape's own thread, and
+    groups the samples into families.
+
+    One after the other, not in a thread pool: each source bounds its own wait (ENGINE_TIMEOUT,
+    REDIS_TIMEOUT, the kubelet call's 2 s), so a scrape waits about the sum of those at most,
+    under Prometheus' default 10 s scrape timeout. Reads that answer take a millisecond or two
+    each; overlapping them made no measurable difference to scrape latency and the pool's
+    threads cost memory (sidecar/BENCHMARK.md). Two concurrent scrapes read a source
+    concurrently, as before: sources are thread-safe.
+    """
 
     def __init__(self, sources: Sequence[Source]) -> None:
         self.sources = list(sources)
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, len(self.sources)), thread_name_prefix="source"
-        )
-        self._lock = threading.Lock()
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # families depend on the configured sources; nothing to pre-declare
@@ -226,10 +229,9 @@ class SidecarCollector(Collector):
         return samples, time.perf_counter() - start
 
     def collect(self) -> Iterator[Metric]:
-        futures = [self._pool.submit(self._read, s) for s in self.sources]
         samples: list[Sample] = []
-        for source, future in zip(self.sources, futures, strict=True):
-            got, seconds = future.result()
+        for source in self.sources:
+            got, seconds = self._read(source)
             samples.extend(got)
             samples.append(
                 sample("inference_sidecar_source_duration_seconds", seconds, source=source.name)
@@ -237,7 +239,6 @@ class SidecarCollector(Collector):
         return iter(families(samples))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
         for source in self.sources:
             source.close()
 

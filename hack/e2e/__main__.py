@@ -39,8 +39,8 @@ def main() -> int:
     p.add_argument(
         "--crossplane",
         action="store_true",
-        help="everything above, plus provider-kubernetes, Crossplane core, our functions (mTLS) "
-        "and packages installed",
+        help="everything above, plus Crossplane core, our functions (mTLS), our packages "
+        "installed and provider-kubernetes with them, as the Configuration's dependency",
     )
     p.add_argument(
         "--form",

@@ -299,7 +299,6 @@ def kwok_stages() -> Path:
 THIRD_PARTY_CRDS = (
     ("KEDA_VERSION", "keda"),
     ("PROMETHEUS_OPERATOR_VERSION", "prometheus-operator"),
-    ("PROVIDER_KUBERNETES_VERSION", "provider-kubernetes"),
     # InferencePool (prefix-aware routing), and the Gateway an InferenceService reads and the
     # HTTPRoute it composes.
     ("GIE_VERSION", "gie"),
@@ -308,9 +307,10 @@ THIRD_PARTY_CRDS = (
 
 
 def install_third_party_crds(cp: ControlPlane) -> None:
-    """Apply the KEDA, prometheus-operator, provider-kubernetes, Gateway API Inference Extension
-    and Gateway API CRDs copied from their module sources by `hack/tools.sh e2e`, and wait until
-    the server serves them."""
+    """Apply the KEDA, prometheus-operator, Gateway API Inference Extension and Gateway API CRDs
+    copied from their module sources by `hack/tools.sh e2e`, and wait until the server serves
+    them. provider-kubernetes' CRDs are not among them: Crossplane installs them from its package
+    (hack/e2e/crossplane.py `platform`)."""
     versions = pinned_versions()
     files: list[Path] = []
     for key, name in THIRD_PARTY_CRDS:
@@ -322,12 +322,6 @@ def install_third_party_crds(cp: ControlPlane) -> None:
     for f in files:
         crd = yaml.safe_load(f.read_text())
         names.append(f"crd/{crd['metadata']['name']}")
-        conversion = crd["spec"].get("conversion", {})
-        if conversion.get("strategy") == "Webhook":
-            # provider-kubernetes converts v1alpha1 <-> v1alpha2 in a webhook whose Service
-            # Crossplane's package manager fills in; no provider runs here, and our manifests use
-            # one version only, so the server may store them unconverted.
-            crd["spec"]["conversion"] = {"strategy": "None"}
         # Server-side: these CRDs exceed client-side apply's last-applied annotation limit.
         cp.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(crd))
     cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)

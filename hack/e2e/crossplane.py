@@ -1,18 +1,26 @@
-"""Crossplane core and our three functions on the local control plane (issue 6).
+"""Crossplane core, our three functions and provider-kubernetes on the local control plane.
 
 What a Helm install does, done by hand against `control_plane()`:
 
 - `crossplane core init` (core CRDs from the release's module source, the root CA and the
-  client/server TLS Secrets), retried: right after installing the CRDs it can fail once with
-  "no matches for kind Lock" until discovery catches up;
+  client/server TLS Secrets, and the chart's default ManagedResourceActivationPolicy
+  `--activation=*`, without which a SafeStart provider like provider-kubernetes waits at zero
+  replicas), retried: right after installing the CRDs it can fail once with "no matches for kind
+  Lock" until discovery catches up;
 - `crossplane core start` with webhooks off (its only webhook validates Usages, which nothing
   here creates) and the **External** function runtime: Crossplane starts no function
-  Deployments, the harness runs the functions itself;
+  Deployments, the harness runs the functions itself. Providers keep the default Deployment
+  runtime: Crossplane renders provider-kubernetes' Deployment, kwok marks its pod Running, and
+  hack/e2e/provider.py runs the controller with that Deployment's args and env;
 - the functions served with **mTLS**: a server certificate for localhost signed by Crossplane's
   root CA, which also signs the client certificate core dials with (so `ca.crt` is that CA);
+- provider-kubernetes' released package pushed to the local registry, and an ImageConfig that
+  makes Crossplane pull `xpkg.crossplane.io/crossplane-contrib/provider-kubernetes` from there;
 - `make xpkgs push deploy FORM=<form>` against the local registry: the same targets a platform
-  team runs, so `crossplane xpkg install` resolves the Configuration's dependencies from the
-  registry; the Configuration carries the XRDs and Compositions of one form (`FORMS`);
+  team runs, so `crossplane xpkg install` resolves the Configuration's dependencies (our functions
+  and provider-kubernetes) from the registry, and deploy/provider-kubernetes/ gives the provider
+  its runtime config, RBAC and ProviderConfig; the Configuration carries the XRDs and
+  Compositions of one form (`FORMS`);
 - the harness then does what a runtime would: points each active FunctionRevision's
   `status.endpoint` at the local function, records the TLS Secret it serves with (the revision
   controller waits for one), and reports `RuntimeHealthy` -- it is the runtime, and has just
@@ -36,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hack.e2e import pki
+from hack.e2e import provider as kubernetes_provider
 from hack.e2e.controlplane import (
     REPO,
     START_TIMEOUT,
@@ -50,7 +59,6 @@ from hack.e2e.controlplane import (
     wait_until,
 )
 from hack.e2e.process import Proc
-from hack.e2e.provider import provider_kubernetes
 
 NAMESPACE = "crossplane-system"
 FUNCTIONS = ("function-inferenceservice", "function-gpupool", "function-tokencache")
@@ -70,6 +78,9 @@ class Crossplane:
     dir: Path  # root CA, client certificate, functions' serving certificate, logs, packages
     form: str = "claims"  # the XRD form the installed Configuration carries (FORMS)
     endpoints: dict[str, str] = field(default_factory=dict)  # function -> dns:///localhost:port
+    provider: kubernetes_provider.Provider | None = (
+        None  # provider-kubernetes, once `platform` runs it
+    )
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         return self.cp.kubectl(*args, input=input, check=check).stdout
@@ -109,6 +120,8 @@ def _init(cp: ControlPlane, log: Path) -> None:
         f"--cr-ds-path={core_crds()}",  # sic: the flag of CRDsPath
         "--enable-webhooks=false",
         f"--webhook-configurations-path={no_webhooks}",
+        # The Helm chart's default (provider.defaultActivations: ["*"]).
+        "--activation=*",
     ]
     errors = []
     for _ in range(3):
@@ -209,17 +222,23 @@ def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
 def platform(
     cp: ControlPlane, registry: Registry, form: str = "claims", volumes: int = 40
 ) -> Iterator[Crossplane]:
-    """Everything the claims need on `cp`: provider-kubernetes applying the GPUPools' Objects
-    (node labels, the GPU Operator's ConfigMaps in its namespace), Crossplane core with our
-    functions (mTLS), our packages installed from `registry` with the XRDs of `form`, and
-    `volumes` static PersistentVolumes for the claims' model stores and caches."""
+    """Everything the claims need on `cp`: Crossplane core with our functions (mTLS), our
+    packages installed from `registry` with the XRDs of `form` and, as the Configuration's
+    dependency, provider-kubernetes applying the GPUPools' Objects (node labels, the GPU
+    Operator's ConfigMaps in its namespace), and `volumes` static PersistentVolumes for the
+    claims' model stores and caches."""
     if form not in FORMS:
         raise ControlPlaneError(f"unknown XRD form {form!r}: one of {', '.join(FORMS)}")
-    cp.namespace("gpu-operator")  # where the GPU Operator runs; the pools' ConfigMaps go there
-    with provider_kubernetes(cp), crossplane(cp, form) as xp:
-        install_packages(xp, registry)
-        add_volumes(cp, volumes)
-        yield xp
+    # Where the GPU Operator runs: the pools' ConfigMaps and deploy/'s Role go there.
+    cp.namespace(kubernetes_provider.GPU_OPERATOR_NAMESPACE)
+    with crossplane(cp, form) as xp:
+        package = kubernetes_provider.push_package(cp, registry, xp.dir)
+        install_packages(xp, registry, package)
+        with kubernetes_provider.run_from_deployment(cp) as running:
+            xp.provider = running
+            wait_healthy(xp)
+            add_volumes(cp, volumes)
+            yield xp
 
 
 def _make(targets: list[str], variables: dict[str, str], env: dict[str, str]) -> None:
@@ -231,17 +250,23 @@ def _make(targets: list[str], variables: dict[str, str], env: dict[str, str]) ->
         raise ControlPlaneError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
-def install_packages(xp: Crossplane, registry: Registry) -> None:
+def install_packages(xp: Crossplane, registry: Registry, provider_package: str) -> None:
     """Build, push and `crossplane xpkg install` the three functions and the Configuration (the
-    XRDs of `xp.form`) with the Makefile's own targets, then act as the External runtime for
-    each FunctionRevision, and wait until every package is Healthy and the XRDs Established."""
+    XRDs of `xp.form`) with the Makefile's own targets, `provider_package` being where the
+    registry mirrors provider-kubernetes, then act as the External runtime for each
+    FunctionRevision."""
     # 127.0.0.1, not localhost: Crossplane's CRDs want a registry host with a dot, and
     # go-containerregistry speaks plain HTTP to 127.0.0.1 as to localhost.
     prefix = f"127.0.0.1:{registry.port}/{REPOSITORY}"
     cp = xp.cp
     _make(
         ["xpkgs", "push", "deploy"],
-        {"REGISTRY": prefix, "DIST": str(xp.dir / "dist"), "FORM": xp.form},  # VERSION: pyproject's
+        {
+            "REGISTRY": prefix,
+            "DIST": str(xp.dir / "dist"),
+            "FORM": xp.form,
+            "PROVIDER_KUBERNETES_PACKAGE": provider_package,
+        },  # VERSION: pyproject's
         {"KUBECONFIG": str(cp.kubeconfig), "PATH": f"{tools_bin()}:{os.environ['PATH']}"},
     )
     for fn in FUNCTIONS:
@@ -252,13 +277,20 @@ def install_packages(xp: Crossplane, registry: Registry) -> None:
             START_TIMEOUT,
         )
         serve_revision(xp, fn)
+
+
+def wait_healthy(xp: Crossplane) -> None:
+    """Every package Healthy (provider-kubernetes' Deployment is Available once kwok runs its
+    pod), the XRDs Established and, for claims, Offered."""
+    cp = xp.cp
     cp.kubectl(
         "wait",
         "--for=condition=Healthy",
-        "--timeout=120s",
+        "--timeout=180s",
         *(f"function/{fn}" for fn in FUNCTIONS),
         f"configuration/{CONFIGURATION}",
     )
+    cp.kubectl("wait", "--for=condition=Healthy", "--timeout=180s", "providers", "--all")
     cp.kubectl("wait", "--for=condition=Established", "--timeout=120s", "xrd", "--all")
     # Claims can be created once their XRD is also Offered (the claim CRD served); v2 XRDs
     # offer no claims.

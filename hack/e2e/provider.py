@@ -1,38 +1,44 @@
-"""The real provider-kubernetes, run out of cluster against the e2e control plane.
+"""provider-kubernetes as Crossplane installs it, its controller run by the harness.
 
-`hack/tools.sh e2e` builds the pinned release (`PROVIDER_KUBERNETES_VERSION`) from the Go module
-proxy into `$TOOLS_DIR/bin/provider-kubernetes` and copies every CRD of its package into
-`$TOOLS_DIR/crds-provider-kubernetes-package-<version>/`. `provider_kubernetes(cp)` installs
-those CRDs, gives the provider the admin kubeconfig, creates the ProviderConfig `default` our
-compositions name, starts the binary with its log in the control plane's dir and waits until it
-reconciles an Object.
+Our Configuration depends on provider-kubernetes (package/configuration/crossplane.yaml);
+`make deploy` applies deploy/provider-kubernetes/ first, whose ImageConfig attaches the
+DeploymentRuntimeConfig (server-side apply, ServiceAccount `provider-kubernetes`) to it. Here
+Crossplane core resolves the dependency from the local registry (the released package source,
+built into a package without a runtime image: `push_package`), installs its CRDs and renders the
+provider's Deployment. No container runs on this control plane (kwok only marks pods Running),
+so the harness does what the kubelet would do for that Deployment's pod (`run_from_deployment`):
 
-How v1.2.0 runs out of cluster (cmd/provider/main.go, pkg/kube/client/client.go):
+- the same binary (`hack/tools.sh e2e` builds the pinned release's cmd/provider, with its
+  metrics server off at link time: it has no flag and would bind :8080 on all interfaces),
+  started with exactly the container's args;
+- its env as rendered: values, `$(VAR)` references, and `fieldRef`s resolved from the pod
+  template; the Secret volumes (the TLS server and client certificates Crossplane issued) written
+  to a directory each, whose paths replace the mount paths in the env;
+- what only a pod has, added: `--health-probe-bind-addr` on a free loopback port (a pod has its
+  own network namespace; the default `:8081` would collide), and `KUBECONFIG` with the admin
+  credentials for the provider's own client (the stand-in for the ServiceAccount token and the
+  permissions Crossplane's RBAC manager grants a provider on its own CRDs; no RBAC manager runs);
+- the ProviderConfig `default` keeps `make deploy`'s meaning, the provider's own ServiceAccount,
+  but as a kubeconfig Secret holding a token of that ServiceAccount: `InjectedIdentity` reads
+  the pod's token files (`rest.InClusterConfig()`), which an out-of-cluster process cannot have.
+  The Objects are therefore applied with exactly the permissions of deploy/provider-kubernetes/
+  rbac.yaml, and one outside them is refused (tests/e2e/test_provider_kubernetes.py).
 
-- its own client: controller-runtime's `ctrl.GetConfig()`. The go `--kubeconfig` flag is never
-  parsed (kingpin parses the arguments), so the `KUBECONFIG` environment variable it is;
-- the client for the Objects' target cluster comes from the ProviderConfig. `InjectedIdentity`
-  is `rest.InClusterConfig()` (a pod's service-account files), so out of cluster the credentials
-  are a kubeconfig in a Secret. Its reader keeps only inline data (`certificate-authority-data`,
-  `client-certificate-data`, `client-key-data`), not file paths, so the kubeconfig is flattened;
-- it always registers the Object conversion webhook (no flag turns it off) and the webhook server
-  needs `tls.crt`/`tls.key` in `$TLS_SERVER_CERTS_DIR` (or `$WEBHOOK_TLS_CERT_DIR`, which wins),
-  else the manager exits; its readiness check (`/readyz` on `--health-probe-bind-addr`) is that
-  server being up. The API server never calls it: the Object CRD's conversion is made `None`
-  here, as in `install_third_party_crds` (all our manifests use v1alpha2, the storage version);
-- ports no flag moves (controller-runtime defaults, all interfaces): the webhook server's
-  `:9443`, so one provider per machine at a time, and no composition function on its default
-  port (9443: `python -m hack.render`'s FN_PORT_BASE default) meanwhile; the metrics server's
-  `:8080`, which `hack/tools.sh` turns off at link time (`metricsserver.DefaultBindAddress=0`);
-- `--poll` (10m by default) is how often it re-observes each Object for drift (a label removed
-  by hand comes back within it); Objects become Ready within a second of being applied either way.
+Fixed ports (controller-runtime defaults, no flag moves them): the conversion webhook server's
+`:9443`, so one provider per machine at a time, and no composition function on its default port
+meanwhile. The Object CRD's conversion webhook points at the provider's Service, which reaches
+no process here; the API server calls it only to convert between versions, and everything here
+reads and writes v1alpha2, the storage version.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import re
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -42,11 +48,11 @@ from typing import Any
 
 import yaml
 
-from hack.e2e import pki
 from hack.e2e.controlplane import (
     START_TIMEOUT,
     ControlPlane,
     ControlPlaneError,
+    Registry,
     binary,
     condition,
     free_port,
@@ -57,11 +63,22 @@ from hack.e2e.controlplane import (
 from hack.e2e.process import Proc
 
 GROUP = "kubernetes.crossplane.io"
-NAMESPACED_GROUP = "kubernetes.m.crossplane.io"
 OBJECT_API = f"{GROUP}/v1alpha2"
 CONFIG_API = f"{GROUP}/v1alpha1"
-PROVIDER_CONFIG = "default"  # what functions/gpupool/fn.py puts in providerConfigRef
-CREDENTIALS_NAMESPACE = "crossplane-system"
+PROVIDER_CONFIG = "default"  # what functions/gpupool/wiring.py puts in providerConfigRef
+NAMESPACE = "crossplane-system"  # Crossplane's, where it runs provider Deployments
+GPU_OPERATOR_NAMESPACE = "gpu-operator"
+# The package as the Configuration names it, and the path it is mirrored to in the registry.
+PACKAGE = "xpkg.crossplane.io/crossplane-contrib/provider-kubernetes"
+REPOSITORY = "crossplane-contrib/provider-kubernetes"
+# The Provider Crossplane creates for a dependency is named after its repository
+# (internal/controller/pkg/resolver: xpkg.ToDNSLabel of the repository path).
+PROVIDER = "crossplane-contrib-provider-kubernetes"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "provider-kubernetes"
+# From deploy/provider-kubernetes/runtime.yaml: what the ImageConfig must bring to the Deployment.
+RUNTIME_CONFIG = "provider-kubernetes"
+SERVICE_ACCOUNT = "provider-kubernetes"
+CONTAINER = "package-runtime"  # Crossplane's name for the runtime container
 CREDENTIALS_SECRET = "provider-kubernetes-kubeconfig"
 CREDENTIALS_KEY = "kubeconfig"
 CANARY = "provider-kubernetes-canary"
@@ -70,91 +87,50 @@ CANARY = "provider-kubernetes-canary"
 READY_TIMEOUT = 120.0
 
 
-def crd_dir() -> Path:
-    """The provider package's CRDs, copied from its module source by `hack/tools.sh e2e`."""
+def package_source() -> Path:
+    """The released package source (crossplane.yaml, crds/), copied by `hack/tools.sh e2e`."""
     version = pinned_versions()["PROVIDER_KUBERNETES_VERSION"]
-    path = tools_bin().parent / f"crds-provider-kubernetes-package-{version}"
-    if not path.is_dir():
+    path = tools_bin().parent / f"xpkg-src-provider-kubernetes-{version}"
+    if not (path / "crossplane.yaml").is_file():
         raise ControlPlaneError(f"missing {path}: run `make tools-e2e` (hack/tools.sh e2e)")
     return path
 
 
-def install_crds(cp: ControlPlane) -> list[str]:
-    """Apply every CRD of the provider package (ProviderConfig, ProviderConfigUsage, Object,
-    ObservedObjectCollection; cluster-scoped and the namespaced `.m.` group, with its
-    ClusterProviderConfig) and wait until they are established. Idempotent."""
-    names = []
-    for f in sorted(crd_dir().glob("*.yaml")):
-        crd = yaml.safe_load(f.read_text())
-        names.append(f"crd/{crd['metadata']['name']}")
-        if crd["spec"].get("conversion", {}).get("strategy") == "Webhook":
-            # The Object CRD converts v1alpha1 <-> v1alpha2 in the provider's webhook, whose
-            # Service Crossplane's package manager fills in. We store and read v1alpha2 only.
-            crd["spec"]["conversion"] = {"strategy": "None"}
-        # Server-side: these CRDs exceed client-side apply's last-applied annotation limit.
-        cp.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(crd))
-    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
-    return names
+def mirror(registry: Registry) -> str:
+    """Where the package lives in the local registry (127.0.0.1: Crossplane wants a dot)."""
+    return f"127.0.0.1:{registry.port}/{REPOSITORY}"
 
 
-def credentials(cp: ControlPlane) -> list[dict[str, Any]]:
-    """The Secret holding the admin kubeconfig (flattened: the provider reads inline data only),
-    the ProviderConfig `default` reading it, and the same as a ClusterProviderConfig `default`
-    for namespaced Objects (their providerConfigRef's default)."""
-    flat = cp.kubectl("config", "view", "--raw", "--flatten", "--minify").stdout
-    secret_ref = {
-        "namespace": CREDENTIALS_NAMESPACE,
-        "name": CREDENTIALS_SECRET,
-        "key": CREDENTIALS_KEY,
-    }
-    spec = {"credentials": {"source": "Secret", "secretRef": secret_ref}}
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": CREDENTIALS_NAMESPACE},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": CREDENTIALS_SECRET, "namespace": CREDENTIALS_NAMESPACE},
-            "type": "Opaque",
-            "stringData": {CREDENTIALS_KEY: flat},
-        },
-        {
-            "apiVersion": CONFIG_API,
-            "kind": "ProviderConfig",
-            "metadata": {"name": PROVIDER_CONFIG},
-            "spec": spec,
-        },
-        {
-            "apiVersion": f"{NAMESPACED_GROUP}/v1alpha1",
-            "kind": "ClusterProviderConfig",
-            "metadata": {"name": PROVIDER_CONFIG},
-            "spec": spec,
-        },
-    ]
-
-
-def canary_object() -> dict[str, Any]:
-    """An Observe-only Object of the `default` namespace: Ready once the provider reconciles
-    with the ProviderConfig's credentials; deleting it leaves the namespace (no Delete)."""
-    return {
-        "apiVersion": OBJECT_API,
-        "kind": "Object",
-        "metadata": {"name": CANARY},
+def push_package(cp: ControlPlane, registry: Registry, work: Path) -> str:
+    """Build the pinned release's package (no runtime image) and push it to the registry as
+    `<mirror>:<version>`, and make Crossplane pull `PACKAGE` from there: an ImageConfig
+    `rewriteImage`, as a cluster behind a registry mirror has. Returns the mirrored path."""
+    version = pinned_versions()["PROVIDER_KUBERNETES_VERSION"]
+    xpkg = work / "provider-kubernetes.xpkg"
+    for args in (
+        ["build", f"--package-root={package_source()}", f"--package-file={xpkg}"],
+        ["push", f"--package-files={xpkg}", f"{mirror(registry)}:{version}"],
+    ):
+        result = subprocess.run(
+            [str(binary("crossplane")), "xpkg", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise ControlPlaneError(f"crossplane xpkg {args[0]} failed:\n{result.stderr}")
+    rewrite = {
+        "apiVersion": "pkg.crossplane.io/v1beta1",
+        "kind": "ImageConfig",
+        "metadata": {"name": "e2e-provider-kubernetes-mirror"},
         "spec": {
-            "managementPolicies": ["Observe"],
-            "forProvider": {
-                "manifest": {
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {"name": "default"},
-                }
-            },
-            "providerConfigRef": {"name": PROVIDER_CONFIG},
+            "matchImages": [{"type": "Prefix", "prefix": PACKAGE}],
+            "rewriteImage": {"prefix": mirror(registry)},
         },
     }
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump(rewrite))
+    return mirror(registry)
 
 
 def get_json(cp: ControlPlane, *args: str) -> dict[str, Any] | None:
@@ -187,16 +163,84 @@ def wait_object_ready(
     return seen
 
 
+def provider_deployment(cp: ControlPlane) -> dict[str, Any] | None:
+    """The Deployment Crossplane renders for the active ProviderRevision of provider-kubernetes,
+    once it asks for a replica (a SafeStart provider waits at zero for an activated MRD)."""
+    deployments = get_json(cp, "deployments", "-n", NAMESPACE) or {}
+    for d in deployments.get("items", []):
+        owners = d["metadata"].get("ownerReferences", [])
+        labels = d["spec"]["template"]["metadata"].get("labels", {})
+        if (
+            any(o["kind"] == "ProviderRevision" for o in owners)
+            and labels.get("pkg.crossplane.io/provider") == PROVIDER
+            and d["spec"].get("replicas", 1) > 0
+        ):
+            return d  # type: ignore[no-any-return]
+    return None
+
+
+_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _field(pod: dict[str, Any], path: str) -> str:
+    """A downward-API fieldRef the provider Deployment uses: metadata.namespace or a label."""
+    if path == "metadata.namespace":
+        return NAMESPACE
+    if m := re.fullmatch(r"metadata\.labels\['([^']+)'\]", path):
+        return str(pod["metadata"].get("labels", {}).get(m.group(1), ""))
+    raise ControlPlaneError(f"provider Deployment: unsupported fieldRef {path!r}")
+
+
+def pod_env(
+    cp: ControlPlane, pod: dict[str, Any], container: dict[str, Any], root: Path
+) -> dict[str, str]:
+    """The container's environment as the kubelet gives it: Secret volumes written under
+    `root` (one directory per volume, its items at their paths), mount paths in the values
+    replaced by those directories, `$(VAR)` references and fieldRefs resolved."""
+    mounts: dict[str, Path] = {}
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "secret" not in volume:
+            raise ControlPlaneError(f"provider Deployment: unsupported volume {volume}")
+        secret = get_json(cp, "secret", "-n", NAMESPACE, volume["secret"]["secretName"]) or {}
+        data = secret.get("data", {})
+        local = root / mount["name"]
+        local.mkdir(parents=True, exist_ok=True)
+        items = volume["secret"].get("items") or [{"key": k, "path": k} for k in data]
+        for item in items:
+            (local / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
+        mounts[mount["mountPath"]] = local
+    env: dict[str, str] = {}
+    for var in container.get("env", []):
+        if "valueFrom" in var:
+            field_ref = var["valueFrom"].get("fieldRef")
+            if not field_ref:
+                raise ControlPlaneError(f"provider Deployment: unsupported env {var}")
+            value = _field(pod, field_ref["fieldPath"])
+        else:
+            value = _REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), var.get("value", ""))
+        env[var["name"]] = str(mounts.get(value, value))
+    return env
+
+
 @dataclass
 class Provider:
     proc: Proc
     health_port: int
-    tls: pki.KeyPair
+    deployment: dict[str, Any]  # what Crossplane rendered
+    args: list[str]  # what the harness ran
 
     def ready(self) -> bool:
         url = f"http://127.0.0.1:{self.health_port}/readyz"
         with urllib.request.urlopen(url, timeout=2) as r:
             return bool(r.status == 200)
+
+    @property
+    def container(self) -> dict[str, Any]:
+        spec = self.deployment["spec"]["template"]["spec"]
+        container: dict[str, Any] = next(c for c in spec["containers"] if c["name"] == CONTAINER)
+        return container
 
 
 # controller-runtime's default, on all interfaces; provider-kubernetes has no flag for it. 9443 is
@@ -219,63 +263,109 @@ def check_fixed_ports() -> None:
                 ) from None
 
 
-def start(cp: ControlPlane, *, poll: str = "10s", debug: bool = False) -> Provider:
-    """Start the provider binary (in `cp.procs`, so `cp.stop()` stops it too) and wait for its
-    `/readyz`. The CRDs and credentials should be there first: `provider_kubernetes` does it all."""
+def service_account_credentials(cp: ControlPlane) -> list[dict[str, Any]]:
+    """The kubeconfig Secret standing in for `InjectedIdentity`: a token of the provider's
+    ServiceAccount (inline data: the provider's reader ignores file paths), and the ProviderConfig
+    `default` of deploy/provider-kubernetes/providerconfig.yaml pointed at it."""
+    token = cp.kubectl(
+        "create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE, "--duration=6h"
+    ).stdout.strip()
+    admin = yaml.safe_load(cp.kubectl("config", "view", "--raw", "--flatten", "--minify").stdout)
+    cluster = admin["clusters"][0]
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
+        "contexts": [
+            {"name": "sa", "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT}}
+        ],
+        "current-context": "sa",
+    }
+    config = yaml.safe_load((DEPLOY / "providerconfig.yaml").read_text())
+    assert config["metadata"]["name"] == PROVIDER_CONFIG, config
+    assert config["spec"]["credentials"] == {"source": "InjectedIdentity"}, config
+    config["spec"]["credentials"] = {
+        "source": "Secret",
+        "secretRef": {"namespace": NAMESPACE, "name": CREDENTIALS_SECRET, "key": CREDENTIALS_KEY},
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": CREDENTIALS_SECRET, "namespace": NAMESPACE},
+        "type": "Opaque",
+        "stringData": {CREDENTIALS_KEY: yaml.safe_dump(kubeconfig)},
+    }
+    return [secret, config]
+
+
+def canary(cp: ControlPlane) -> dict[str, Any]:
+    """An Observe-only Object of a ConfigMap in the GPU Operator's namespace (made here): Ready
+    once the provider reconciles with the ProviderConfig's credentials and rbac.yaml's Role."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": CANARY, "namespace": GPU_OPERATOR_NAMESPACE},
+    }
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+    return {
+        "apiVersion": OBJECT_API,
+        "kind": "Object",
+        "metadata": {"name": CANARY},
+        "spec": {
+            "managementPolicies": ["Observe"],
+            "forProvider": {"manifest": manifest},
+            "providerConfigRef": {"name": PROVIDER_CONFIG},
+        },
+    }
+
+
+def start(cp: ControlPlane, deployment: dict[str, Any]) -> Provider:
+    """Run the Deployment's pod as a local process (in `cp.procs`, so `cp.stop()` stops it too)
+    and wait for its `/readyz`, which is its conversion webhook server being up."""
     check_fixed_ports()
-    work = cp.dir / "provider-kubernetes"
-    certs = work / "tls"
-    certs.mkdir(parents=True, exist_ok=True)
-    # The conversion webhook's serving certificate, at the names controller-runtime reads.
-    tls = pki.leaf(
-        work,
-        "webhook",
-        cp.ca,
-        "/CN=provider-kubernetes-webhook",
-        server_sans=("IP:127.0.0.1", "DNS:localhost"),
-    )
-    (certs / "tls.crt").write_bytes(tls.cert.read_bytes())
-    (certs / "tls.key").write_bytes(tls.key.read_bytes())
+    pod = deployment["spec"]["template"]
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == CONTAINER)
+    if container.get("command"):
+        raise ControlPlaneError(f"provider Deployment overrides the command: {container}")
+    env = pod_env(cp, pod, container, cp.dir / "provider-kubernetes")
     health = free_port()
     args = [
         str(binary("provider-kubernetes")),
+        *container.get("args", []),
         f"--health-probe-bind-addr=127.0.0.1:{health}",
-        f"--poll={poll}",
-        "--no-leader-election",  # kingpin booleans: --flag / --no-flag, never --flag=false
     ]
-    if debug:
-        args.append("--debug")
     proc = cp.start(
         Proc(
             args,
             cp.dir / "provider-kubernetes.log",
             name="provider-kubernetes",
-            env={
-                "KUBECONFIG": str(cp.kubeconfig),
-                "TLS_SERVER_CERTS_DIR": str(certs),
-                "WEBHOOK_TLS_CERT_DIR": str(certs),
-            },
+            env={**env, "KUBECONFIG": str(cp.kubeconfig)},
         )
     )
-    provider = Provider(proc, health, tls)
+    provider = Provider(proc, health, deployment, args)
     wait_until(provider.ready, "provider-kubernetes /readyz", [proc], START_TIMEOUT)
     return provider
 
 
 @contextlib.contextmanager
-def provider_kubernetes(
-    cp: ControlPlane, *, poll: str = "10s", debug: bool = False
-) -> Iterator[Provider]:
-    """provider-kubernetes reconciling `kubernetes.crossplane.io` Objects in `cp` with the
-    ProviderConfig `default`: its CRDs installed, its credentials in a Secret, the binary running
-    and proven by an Observe-only canary Object becoming Ready. Stopped on exit (the CRDs, the
-    ProviderConfig and the Secret stay). `poll` is how often each Object is re-observed."""
-    install_crds(cp)
-    cp.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(credentials(cp)))
+def run_from_deployment(cp: ControlPlane) -> Iterator[Provider]:
+    """Once Crossplane has rendered provider-kubernetes' Deployment: its credentials as
+    described above, its controller running, proven by an Observe-only canary Object becoming
+    Ready. Stopped on exit."""
+    found: dict[str, Any] = {}
+
+    def rendered() -> bool:
+        found.update(provider_deployment(cp) or {})
+        return bool(found)
+
+    wait_until(rendered, "Crossplane to render provider-kubernetes' Deployment", cp.procs, 180)
+    # Client-side, as `make deploy` applied the ProviderConfig: this replaces its credentials.
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(service_account_credentials(cp)))
     start_time = time.monotonic()
-    provider = start(cp, poll=poll, debug=debug)
+    provider = start(cp, found)
     try:
-        cp.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(canary_object()))
+        cp.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(canary(cp)))
         remaining = max(READY_TIMEOUT - (time.monotonic() - start_time), 10.0)
         wait_object_ready(cp, CANARY, [provider.proc], remaining)
         cp.kubectl("delete", f"objects.{GROUP}", CANARY, "--wait=true", "--timeout=60s")

@@ -33,7 +33,8 @@ def form(request: pytest.FixtureRequest) -> str:
 def cluster(form: str) -> Iterator[ControlPlane]:
     """One control plane per form: etcd, kube-apiserver, kube-controller-manager,
     kube-scheduler and kwok with the fake GPU nodes of hack/e2e (DEFAULT_NODES), plus the CRDs of
-    the third-party kinds our compositions emit (KEDA, prometheus-operator, provider-kubernetes)."""
+    the third-party kinds our compositions emit (KEDA, prometheus-operator, Gateway API and its
+    Inference Extension; provider-kubernetes' come with its package, see `platform`)."""
     if os.environ.get("E2E") != "1":
         pytest.skip("end-to-end test: run `make test-e2e` (or set E2E=1)")
     keep = os.environ.get("E2E_KEEP") == "1"
@@ -47,9 +48,10 @@ def cluster(form: str) -> Iterator[ControlPlane]:
 def platform(
     cluster: ControlPlane, form: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Crossplane]:
-    """hack/e2e's `platform` on `cluster`: provider-kubernetes, Crossplane core, our functions
-    served with mTLS, the three function packages and the Configuration of `form` installed from
-    a local registry with `crossplane xpkg install`, static PersistentVolumes."""
+    """hack/e2e's `platform` on `cluster`: Crossplane core, our functions served with mTLS, the
+    three function packages and the Configuration of `form` installed from a local registry by
+    `make deploy`, provider-kubernetes installed by Crossplane as the Configuration's dependency
+    (its controller run from the Deployment Crossplane renders), static PersistentVolumes."""
     with (
         registry(tmp_path_factory.mktemp("registry")) as reg,
         crossplane.platform(cluster, reg, form) as xp,

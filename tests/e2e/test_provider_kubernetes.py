@@ -1,4 +1,11 @@
-"""The real provider-kubernetes applies the Objects our GPUPool function composes.
+"""provider-kubernetes, installed by Crossplane as our Configuration's dependency, applies the
+Objects our GPUPool function composes, with the runtime config and RBAC of deploy/.
+
+The provider is the session's (hack/e2e/crossplane.py `platform`): Crossplane resolved it from the
+local registry and rendered its Deployment through the ImageConfig and DeploymentRuntimeConfig of
+deploy/provider-kubernetes/runtime.yaml; the harness runs the controller with that Deployment's
+args and env (hack/e2e/provider.py), and the ProviderConfig `default` acts as the provider's own
+ServiceAccount, with the permissions of deploy/provider-kubernetes/rbac.yaml.
 
 The Objects are taken from a golden render (tests/render/golden/v2/l4-timeslice-pool.yaml): the
 `node-*` Object labels a Node with its device-plugin config (management policies Observe, Update)
@@ -7,42 +14,101 @@ and `device-plugin-config` server-side applies a key into the shared ConfigMap i
 the Node keeps its label and the ConfigMap stays (crossplane-runtime's
 LegacyManagementPoliciesResolver.ShouldDelete: a non-default policy set without Delete wins over
 the default deletionPolicy Delete).
-
-The `provider` fixture starts provider-kubernetes for this module unless the session already
-runs it (hack/e2e/provider.py `provider_kubernetes`, meant for the session fixture: a provider
-reconciles every Object in the cluster, Crossplane's too, and only one can run per machine).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from hack.e2e.controlplane import DEFAULT_NODES, ControlPlane
-from hack.e2e.provider import GROUP, OBJECT_API, get_json, provider_kubernetes, wait_object_ready
+from hack.e2e import provider as kubernetes_provider
+from hack.e2e.controlplane import (
+    DEFAULT_NODES,
+    ControlPlane,
+    condition,
+    pinned_versions,
+    wait_until,
+)
+from hack.e2e.crossplane import Crossplane
+from hack.e2e.provider import GROUP, OBJECT_API, get_json, wait_object_ready
 from tests.e2e import requires_e2e
 
 pytestmark = [pytest.mark.e2e, requires_e2e]
 
 GOLDEN = Path(__file__).resolve().parents[1] / "render" / "golden" / "v2" / "l4-timeslice-pool.yaml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "provider-kubernetes"
 # The fake node standing in for the render's `l4-0` (any fake node would do: only a label is set).
 NODE = next((n for n in DEFAULT_NODES if n.product == "NVIDIA-L4"), DEFAULT_NODES[0])
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
 
 
 @pytest.fixture(scope="module")
-def provider(cluster: ControlPlane) -> Iterator[ControlPlane]:
-    """provider-kubernetes on the session's control plane, unless the session already runs it."""
-    if any(p.name == "provider-kubernetes" and p.alive() for p in cluster.procs):
-        yield cluster
-        return
-    with provider_kubernetes(cluster):
-        yield cluster
+def provider(platform: Crossplane) -> ControlPlane:
+    """The session's control plane, with provider-kubernetes installed and running."""
+    assert platform.provider is not None
+    assert platform.provider.proc.alive()
+    return platform.cp
+
+
+def runtime_config() -> dict[str, Any]:
+    docs = yaml.safe_load_all((DEPLOY / "runtime.yaml").read_text())
+    return next(d for d in docs if d["kind"] == "DeploymentRuntimeConfig")
+
+
+def test_crossplane_installs_the_provider_as_the_configurations_dependency(
+    platform: Crossplane,
+) -> None:
+    cp = platform.cp
+    providers = (get_json(cp, "providers.pkg.crossplane.io") or {})["items"]
+    assert len(providers) == 1, providers
+    got = providers[0]
+    # Resolved by Crossplane from the Configuration's dependsOn, at the version the e2e pins,
+    # pulled from the local registry through the mirror ImageConfig (rewriteImage).
+    version = pinned_versions()["PROVIDER_KUBERNETES_VERSION"]
+    assert got["spec"]["package"] == f"{kubernetes_provider.PACKAGE}:{version}"
+    assert got["status"]["resolvedPackage"].endswith(f"/{kubernetes_provider.REPOSITORY}:{version}")
+    assert got["status"]["resolvedPackage"].startswith("127.0.0.1:")
+    assert condition(got, "Healthy")["status"] == "True"
+    lock = get_json(cp, "locks.pkg.crossplane.io", "lock") or {}
+    parents = [
+        p
+        for p in lock.get("packages", [])
+        if p["source"].endswith("/configuration") and p.get("dependencies")
+    ]
+    assert any(
+        d["package"] == kubernetes_provider.PACKAGE for p in parents for d in p["dependencies"]
+    ), lock
+
+
+def test_runtime_config_reaches_the_deployment_and_the_running_provider(
+    platform: Crossplane,
+) -> None:
+    running = platform.provider
+    assert running is not None
+    drc = runtime_config()
+    wanted = drc["spec"]["deploymentTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--enable-server-side-apply" in wanted["args"]
+    # The ImageConfig attached the DeploymentRuntimeConfig to the dependency: its args are the
+    # Deployment's, and its ServiceAccount name the pod's.
+    revisions = (get_json(platform.cp, "providerrevisions.pkg.crossplane.io") or {})["items"]
+    active = [r for r in revisions if r["spec"]["desiredState"] == "Active"]
+    assert len(active) == 1, revisions
+    applied = active[0]["status"].get("appliedImageConfigRefs", [])
+    assert {"name": "provider-kubernetes", "reason": "ConfigureRuntime"} in applied, applied
+    assert {"name": "e2e-provider-kubernetes-mirror", "reason": "RewriteImage"} in applied, applied
+    assert running.container["args"] == wanted["args"]
+    pod = running.deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == kubernetes_provider.SERVICE_ACCOUNT
+    # The harness ran exactly those args (plus the probe address a pod would not need).
+    assert running.args[1 : 1 + len(wanted["args"])] == wanted["args"]
+    assert [a for a in running.args[1:] if a not in wanted["args"]] == [
+        f"--health-probe-bind-addr=127.0.0.1:{running.health_port}"
+    ]
 
 
 def golden_object(resource_name: str) -> dict[str, Any]:
@@ -168,15 +234,9 @@ def test_object_with_delete_policy_deletes_its_resource(provider: ControlPlane) 
     Object within crossplane-runtime's creation grace period (30 s) would wait that long
     ("Waiting for external resource existence to be confirmed") before the finalizer goes."""
     name = "e2e-observe-delete"
-    provider.kubectl("create", "configmap", name, "-n", "default", "--from-literal=k=v")
-    obj = golden_object("device-plugin-config")
-    obj["metadata"] = {"name": name}
-    obj["spec"]["managementPolicies"] = ["Observe", "Delete"]
-    obj["spec"]["forProvider"]["manifest"] = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": "default"},
-    }
+    ns = GPU_OPERATOR_NAMESPACE  # where rbac.yaml lets the provider delete ConfigMaps
+    provider.kubectl("create", "configmap", name, "-n", ns, "--from-literal=k=v")
+    obj = observe_configmap(name, ns, ["Observe", "Delete"])
 
     apply(provider, obj)
     got = wait_object_ready(provider, name, provider.procs)
@@ -184,4 +244,43 @@ def test_object_with_delete_policy_deletes_its_resource(provider: ControlPlane) 
     assert got["status"]["atProvider"]["manifest"]["data"] == {"k": "v"}
 
     delete_object(provider, name)
-    assert get_json(provider, "configmap", "-n", "default", name) is None
+    assert get_json(provider, "configmap", "-n", ns, name) is None
+
+
+def observe_configmap(name: str, namespace: str, policies: list[str]) -> dict[str, Any]:
+    obj = golden_object("device-plugin-config")
+    obj["metadata"] = {"name": name}
+    obj["spec"]["managementPolicies"] = policies
+    obj["spec"]["forProvider"]["manifest"] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+    }
+    return obj
+
+
+def test_object_outside_the_providers_rbac_is_refused(provider: ControlPlane) -> None:
+    """Least privilege: the provider acts as its ServiceAccount, which rbac.yaml lets touch
+    ConfigMaps in the GPU Operator's namespace only; one in `default` is forbidden, and the
+    Object says so instead of becoming Ready."""
+    name = "e2e-outside-rbac"
+    provider.kubectl("create", "configmap", name, "-n", "default", "--from-literal=k=v")
+    apply(provider, observe_configmap(name, "default", ["Observe"]))
+    seen: dict[str, Any] = {}
+
+    def refused() -> bool:
+        nonlocal seen
+        seen = get_json(provider, f"objects.{GROUP}", name) or {}
+        synced = condition(seen, "Synced")
+        return synced.get("status") == "False" and "forbidden" in synced.get("message", "")
+
+    try:
+        wait_until(refused, f"Object {name} refused", provider.procs, 60)
+        assert condition(seen, "Ready").get("status") != "True", json.dumps(seen["status"])
+        assert (
+            f'system:serviceaccount:crossplane-system:{kubernetes_provider.SERVICE_ACCOUNT}"'
+            in (condition(seen, "Synced")["message"])
+        )
+    finally:
+        delete_object(provider, name)
+        provider.kubectl("delete", "configmap", name, "-n", "default")

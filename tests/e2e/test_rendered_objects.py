@@ -5,7 +5,8 @@
 with server-side apply in dry-run mode and strict field validation, so an unknown or misplaced
 field, a bad quantity or an invalid name fails here even though the offline render accepted it.
 provider-kubernetes Objects are unwrapped: their `spec.forProvider.manifest` is what would reach
-the server.
+the server. The tests take the session's `platform`: the Object CRD is served once Crossplane has
+installed provider-kubernetes, our Configuration's dependency.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 import yaml
 
 from hack.e2e.controlplane import ControlPlane
+from hack.e2e.crossplane import Crossplane
 from tests.e2e import requires_e2e
 from tests.toolchain import ROOT
 
@@ -92,9 +94,9 @@ def rendered(form: str) -> list[dict[str, Any]]:
 
 
 def test_server_accepts_every_composed_object_of_a_served_kind(
-    cluster: ControlPlane, rendered: list[dict[str, Any]]
+    platform: Crossplane, rendered: list[dict[str, Any]]
 ) -> None:
-    served = served_kinds(cluster)
+    served = served_kinds(platform.cp)
     docs = [d for d in rendered if group_kind(d) in served]
     for doc in docs:
         # The render's owner is a composite that does not exist here, while Crossplane may have
@@ -103,9 +105,9 @@ def test_server_accepts_every_composed_object_of_a_served_kind(
         doc["metadata"].pop("ownerReferences", None)
     assert docs, "the render produced no object of a kind the API server serves"
     for ns in sorted({d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]}):
-        if cluster.kubectl("get", "namespace", ns, check=False).returncode != 0:
-            cluster.kubectl("create", "namespace", ns)
-    result = cluster.kubectl(
+        if platform.cp.kubectl("get", "namespace", ns, check=False).returncode != 0:
+            platform.cp.kubectl("create", "namespace", ns)
+    result = platform.cp.kubectl(
         "apply",
         "--server-side",
         "--field-manager=e2e",
@@ -125,7 +127,7 @@ def test_server_accepts_every_composed_object_of_a_served_kind(
 
 
 def test_every_composed_kind_is_served(
-    cluster: ControlPlane, rendered: list[dict[str, Any]]
+    platform: Crossplane, rendered: list[dict[str, Any]]
 ) -> None:
-    missing = {group_kind(d) for d in rendered} - served_kinds(cluster)
+    missing = {group_kind(d) for d in rendered} - served_kinds(platform.cp)
     assert not missing, f"composed kinds without a CRD on the server: {sorted(missing)}"

@@ -180,6 +180,26 @@ def test_filter_keeps_only_wanted_lines() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("vllm:prefix_cache_hits 3", ["vllm:prefix_cache_hits 3"]),  # no final newline
+        ("vllm:prefix_cache_hits\t3\r\nup 1\r\n", ["vllm:prefix_cache_hits\t3"]),
+        ("#  HELP\tvllm:prefix_cache_hits Hits.\n", ["#  HELP\tvllm:prefix_cache_hits Hits."]),
+        ("vllm:prefix_cache_hits_total_created 3\n", []),  # one suffix only, as base_name
+        ("vllm:prefix_cache_hitsx 3\n# TYPE vllm:prefix_cache_hitsx counter\n", []),
+        ("# vllm:prefix_cache_hits in a comment\n", []),
+        ('up{name="vllm:prefix_cache_hits 1"} 2\n', []),  # in a label value
+        (
+            'vllm:prefix_cache_hits{a="b"} 4\nup 1\n# TYPE vllm:prefix_cache_hits counter\n',
+            ['vllm:prefix_cache_hits{a="b"} 4', "# TYPE vllm:prefix_cache_hits counter"],
+        ),
+    ],
+)
+def test_filter_matches_whole_metric_names_at_line_start(text: str, kept: list[str]) -> None:
+    assert relevant_lines(text) == kept
+
+
+@pytest.mark.parametrize(
     ("name", "base"),
     [("a_total", "a"), ("a_created", "a"), ("a", "a"), ("a_total_x", "a_total_x")],
 )

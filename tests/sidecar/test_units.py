@@ -1,7 +1,9 @@
-"""Small pieces: generated protobuf code, option parsing, redaction, directory walking."""
+"""Small pieces: generated protobuf code, option parsing, redaction, directory walking, which
+client libraries a configuration loads."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +134,52 @@ def test_families_in_catalogue_order_with_all_labels() -> None:
     )
     assert [f.name for f in fams] == ["inference_gpu_up", "inference_cache_hits"]
     assert fams[1].samples[0].labels == {"tier": "redis", "source": "redis", "model_name": ""}
+
+
+# Which client libraries a configuration loads (each costs resident memory for the life of the
+# process, sidecar/BENCHMARK.md): only those of the sources it configures.
+_LOADED = """
+import json, sys
+from sidecar.main import build_sources
+sources = build_sources(**json.loads(sys.argv[1]))
+print(json.dumps(sorted(m for m in ("pynvml", "redis", "grpc") if m in sys.modules)))
+"""
+_BASE = {
+    "mode": "pod",
+    "gpu": "off",
+    "nvml_fixture": None,
+    "nvml_retry_interval": 60.0,
+    "engine_metrics_url": "http://127.0.0.1:8000/metrics",
+    "engine_timeout": 2.0,
+    "prefix_cache_capacity": None,
+    "local_cache_dir": "/nonexistent",
+    "local_cache_min_interval": 10.0,
+    "redis_url": None,
+    "redis_password": None,
+    "redis_password_file": None,
+    "redis_timeout": 1.0,
+    "pod_resources_socket": "/nonexistent/kubelet.sock",
+    "resource_prefixes": ["nvidia.com/"],
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "loaded"),
+    [
+        ({}, []),  # the pod sidecar as the InferenceService function renders it
+        ({"gpu": "auto"}, ["pynvml"]),
+        ({"redis_url": "redis://127.0.0.1:1/0"}, ["redis"]),
+        ({"mode": "node", "gpu": "auto"}, ["grpc", "pynvml"]),
+    ],
+)
+def test_client_libraries_load_only_for_configured_sources(
+    config: dict[str, object], loaded: list[str]
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _LOADED, json.dumps({**_BASE, **config})],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == loaded
