@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+import grpc
 from crossplane.function import logging, request, resource, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
 from functions.common.api.base import SpecModel, format_validation_error
@@ -82,16 +84,22 @@ def required_resources(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str,
     return out
 
 
-class CompositionFunction(Generic[S]):
+class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     """A composition function for one kind, built from a pure compose callable.
 
-    `run` is synchronous; `functions.common.serve` serves it over gRPC off the event loop.
+    Served by `functions.common.serve`, which runs `run` off the event loop and turns what it
+    raises into a fatal result; `RunFunction` here is for in-process callers and raises.
     """
 
     def __init__(self, kind: Kind, compose: Callable[[Request[S]], Composed]) -> None:
         self.kind = kind
         self.compose = compose
         self.log = logging.get_logger()
+
+    async def RunFunction(
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None
+    ) -> fnv1.RunFunctionResponse:
+        return self.run(req)
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))
@@ -117,8 +125,8 @@ class CompositionFunction(Generic[S]):
             log.info("cannot compose", error=str(err))
             response.fatal(rsp, bounded(str(err)))
             return rsp
-        warnings = sorted({bounded(w) for w in out.warnings})
-        status = {**out.status, "warnings": warnings}
+        out.warnings = [bounded(w) for w in out.warnings]
+        status = {**out.status, "warnings": sorted(set(out.warnings))}
         try:
             # The API server would silently prune a key the XRD does not declare.
             self.kind.status.model_validate(status)
@@ -149,7 +157,7 @@ class CompositionFunction(Generic[S]):
                 namespace=want.namespace,
             )
         resource.update_status(rsp.desired.composite, status)
-        for message in warnings:
+        for message in sorted(set(out.warnings)):
             rsp.results.append(
                 fnv1.Result(
                     severity=fnv1.SEVERITY_WARNING,
@@ -158,6 +166,6 @@ class CompositionFunction(Generic[S]):
                 )
             )
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
-            response.set_conditions(rsp, honoured(warnings), *out.conditions)
-        log.debug("composed", resources=len(out.resources), warnings=len(warnings))
+            response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
+        log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp
