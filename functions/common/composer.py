@@ -125,8 +125,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("cannot compose", error=str(err))
             response.fatal(rsp, bounded(str(err)))
             return rsp
-        out.warnings = [bounded(w) for w in out.warnings]
-        status = {**out.status, "warnings": sorted(set(out.warnings))}
+        status = {**out.status, "warnings": sorted({bounded(w) for w in out.warnings})}
         try:
             # The API server would silently prune a key the XRD does not declare.
             self.kind.status.model_validate(status)
@@ -157,7 +156,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                 namespace=want.namespace,
             )
         resource.update_status(rsp.desired.composite, status)
-        for message in sorted(set(out.warnings)):
+        for message in status["warnings"]:
             rsp.results.append(
                 fnv1.Result(
                     severity=fnv1.SEVERITY_WARNING,
