@@ -94,7 +94,7 @@ def parse_nodes(objs: Iterable[Any]) -> tuple[list[Node], list[str]]:
         if state is not None and state not in MIG_STATES:
             labels[MIG_STATE_LABEL] = "unknown"
         model = model_for_product(product) if product else None
-        out.append(Node(name, model, product, gpus, labels))
+        out.append(Node(str(name), model, product, gpus, labels))
     return sorted(out, key=lambda n: n.name), warnings
 
 
