@@ -27,6 +27,9 @@ from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import Cluster, is_ready
 
 S = TypeVar("S", bound=SpecModel)
+MAX_RESPONSE_BYTES = 4 * 2**20
+"""Crossplane's gRPC client receives at most 4 MiB (gRPC's default) from a function; a larger
+response would fail as RESOURCE_EXHAUSTED with no word on which composite or why."""
 
 
 class ComposeError(Exception):
@@ -170,5 +173,16 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             )
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
             response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
+        size = rsp.ByteSize()
+        if size > MAX_RESPONSE_BYTES:
+            log.info("composed a response over the gRPC limit", bytes=size)
+            rsp = response.to(req, ttl=timedelta(minutes=1))
+            response.fatal(
+                rsp,
+                f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
+                f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
+                f"{self.kind.kind} into smaller ones",
+            )
+            return rsp
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp

@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from functions.common.composer import Composed, CompositionFunction, Request
+from functions.common.kinds import GPU_POOL
 from tests.fnharness import ROOT, example, run
 
 INT64_MAX = 2**63 - 1
@@ -140,3 +144,27 @@ def test_an_observed_resource_of_unexpected_shape_is_not_ready_with_the_reason(
     reason = f"observed Deployment 'deployment' is treated as not ready: {why}"
     assert any(w.startswith(reason) for w in res.warnings)
     assert 0 <= res.status["readyReplicas"] <= 2**31
+
+
+@pytest.mark.parametrize(("size", "fatal"), [(3 * 2**20, False), (5 * 2**20, True)])
+def test_a_response_over_the_grpc_limit_is_a_fatal_naming_the_limit(size: int, fatal: bool) -> None:
+    def compose(_: Request[Any]) -> Composed:
+        data = {"data": "x" * size}
+        return Composed(resources={"big": {"apiVersion": "v1", "kind": "ConfigMap", **data}})
+
+    fn = CompositionFunction(GPU_POOL, compose)
+    pool = {"kind": "GPUPool", "metadata": {"name": "p"}, "spec": {"nodeSelector": {"a": "b"}}}
+    rsp = fn.run(
+        fnv1.RunFunctionRequest(
+            observed=fnv1.State(composite=fnv1.Resource(resource=resource.dict_to_struct(pool)))
+        )
+    )
+    fatals = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
+    if fatal:
+        (message,) = fatals
+        assert "more than the 4194304 bytes (4 MiB) Crossplane accepts" in message
+        assert "split this GPUPool" in message
+        assert not rsp.desired.resources
+    else:
+        assert fatals == []
+        assert rsp.ByteSize() < 4 * 2**20

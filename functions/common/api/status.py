@@ -19,6 +19,8 @@ def _int64(value: int) -> int:
 
 Int64 = Annotated[int, AfterValidator(_int64)]
 """An integer the API server can store (its schema type `integer` is int64)."""
+Replicas = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""A replica count (int32 in the Deployment API)."""
 
 
 class RoutingStatus(SpecModel):
@@ -47,15 +49,15 @@ class InferenceServiceStatus(SpecModel):
     """Serving engine in use."""
     gpuResource: str | None = None
     """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb."""
-    gpusPerReplica: Int64 | None = None
+    gpusPerReplica: Annotated[int | None, Field(ge=1, le=16)] = None
     """Devices of gpuResource each replica requests."""
     pool: str | None = None
     """GPUPool the replicas are placed on."""
     tokenCache: str | None = None
     """TokenCache whose tiers the engine uses."""
-    desiredReplicas: Int64 | None = None
+    desiredReplicas: Replicas | None = None
     """Replicas the backend Deployment wants (set by the autoscaler when there is one)."""
-    readyReplicas: Int64 | None = None
+    readyReplicas: Replicas | None = None
     """Replicas of the backend Deployment that are available."""
     routing: RoutingStatus | None = None
     """How requests reach the replicas (spec.routing)."""
