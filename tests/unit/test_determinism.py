@@ -71,7 +71,7 @@ def render_all(reverse: bool) -> dict[str, str]:
             v2 = claim
         forms = {"claims": claim_composite(claim), "v2": v2}
         for form, composite in forms.items():
-            variants = {
+            variants: dict[str, dict[str, Any]] = {
                 "bare": {},
                 "nodes-empty": {"required": {"nodes": []}},
                 "full": {
@@ -81,7 +81,7 @@ def render_all(reverse: bool) -> dict[str, str]:
                 },
             }
             for variant, kwargs in variants.items():
-                args = {"composite": composite, **kwargs}
+                args: dict[str, Any] = {"composite": composite, **kwargs}
                 if reverse:
                     args = {k: reversed_maps(v) for k, v in args.items()}
                 wire = run(**args).wire()
