@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ class Tally:
         self.tags: collections.Counter[str] = collections.Counter()
         self.slowest: list[tuple[float, str]] = []
         self.seen: list[tuple[bytes, str]] = []
+        self.kinds: collections.Counter[str] = collections.Counter()
 
     def add(self, case: Case, outcome: oracle.Outcome) -> None:
         self.verdicts[outcome.verdict] += 1
@@ -46,6 +48,7 @@ class Tally:
             self.seen.append((outcome.request, outcome.digest))
         for cls, detail in outcome.failures.items():
             self.failures[cls] += 1
+            self.kinds[f"{cls}: {kind_of_problem(detail)}"] += 1
             if len(self.examples.setdefault(cls, [])) < 3 and detail not in self.examples[cls]:
                 self.examples[cls].append(detail)
             if self.out is not None and cls not in ALLOWED and self.failures[cls] <= 20:
@@ -67,9 +70,18 @@ class Tally:
             example = (self.examples.get(cls) or [""])[0].replace("|", "\\|")[:160]
             lines.append(f"| {cls} | {self.failures[cls]} | {example} |")
         lines += ["", "tags: " + ", ".join(f"{t} {n}" for t, n in sorted(self.tags.items()))]
+        lines += ["", "most frequent problems (values elided):"]
+        lines += [f"  {n:6d}  {k[:150]}" for k, n in self.kinds.most_common(12)]
         lines += ["", "slowest calls:"]
         lines += [f"  {s * 1000:8.1f} ms  {label}" for s, label in self.slowest]
         return lines
+
+
+def kind_of_problem(detail: str) -> str:
+    """A failure's first clause with quoted values and numbers elided, to group by."""
+    first = detail.split("; ", maxsplit=1)[0]
+    first = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", first)
+    return re.sub(r"\d+(\.\d+)?(e[+-]?\d+)?", "N", first)
 
 
 def fuzz(kind: Kind, requests: int, start: int, large: int, out: Path | None) -> Tally:

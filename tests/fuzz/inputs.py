@@ -25,7 +25,7 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import strategies as st
 
-from functions.common.gpus import CATALOG
+from functions.common.gpus import CATALOG, models_with_profiles
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE, KINDS, TOKEN_CACHE, Kind
 from functions.common.meta import CLAIM_NAME, CLAIM_NAMESPACE
 from tests.fuzz import schema
@@ -343,9 +343,19 @@ def _node(name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
 
 
-def _gfd(rng: random.Random, odd: bool) -> dict[str, str]:
+def fitting_products(body: Any) -> tuple[str, ...]:
+    """Products of the GPU models a pool's MIG profiles exist on (so planning runs)."""
+    sharing = body.get("sharing") if isinstance(body, dict) else None
+    profiles = sharing.get("profiles") if isinstance(sharing, dict) else None
+    if not isinstance(profiles, list):
+        return ()
+    names = tuple(str(p.get("name")) for p in profiles if isinstance(p, dict))
+    return tuple(p for m in models_with_profiles(names) for p in m.products)
+
+
+def _gfd(rng: random.Random, odd: bool, fitting: tuple[str, ...]) -> dict[str, str]:
     """GPU feature discovery's labels on one node."""
-    product = rng.choice(PRODUCTS)
+    product = rng.choice(fitting if fitting and rng.random() < 0.7 else PRODUCTS)
     if rng.random() < 0.2:
         product += rng.choice(("-SHARED", "-MIG-1g.10gb", "-MIG-3g.40gb"))
     labels = {
@@ -362,13 +372,15 @@ def _gfd(rng: random.Random, odd: bool) -> dict[str, str]:
 
 
 @st.composite
-def nodes(draw: st.DrawFn, selector: Any, large: int) -> tuple[list[Any], set[str]]:
+def nodes(draw: st.DrawFn, body: Any, large: int) -> tuple[list[Any], set[str]]:
     """Nodes the pool's selector matched (their labels as GFD sets them)."""
     tags: set[str] = set()
     n = draw(st.integers(0, 6))
     if large and draw(st.integers(0, 199)) == 0:
-        n = draw(st.integers(100, large))
+        n = draw(st.sampled_from((100, 500, 1000, 2000, large)))
         tags.add("large-pool")
+    selector = body.get("nodeSelector") if isinstance(body, dict) else None
+    fitting = fitting_products(body)
     rng = random.Random(draw(st.integers(0, 2**32)))
     odd = draw(st.integers(0, 9)) == 0
     if odd:
@@ -376,7 +388,7 @@ def nodes(draw: st.DrawFn, selector: Any, large: int) -> tuple[list[Any], set[st
     match = {str(k): str(v) for k, v in selector.items()} if isinstance(selector, dict) else {}
     out: list[Any] = []
     for i in range(n):
-        labels = {**_gfd(rng, odd and rng.random() < 0.5), **match}
+        labels = {**_gfd(rng, odd and rng.random() < 0.5, fitting), **match}
         if i < 3:
             labels.update(draw(label_pairs()))
         out.append(_node(f"gpu-node-{i}" if rng.random() < 0.8 else f"n{i}.zone.example", labels))
@@ -463,7 +475,7 @@ def gateway(draw: st.DrawFn) -> tuple[Any, set[str]]:
 
 @st.composite
 def required(
-    draw: st.DrawFn, kind: Kind, form: str, owner: tuple[str, str], selector: Any, large: int
+    draw: st.DrawFn, kind: Kind, form: str, owner: tuple[str, str], body: Any, large: int
 ) -> tuple[dict[str, list[Any]] | None, set[str]]:
     if draw(st.integers(0, 5)) == 0:
         return None, {"first-call"}
@@ -474,7 +486,7 @@ def required(
             continue  # not fetched yet
         items: list[Any] = []
         if what == "Node":
-            items, more = draw(nodes(selector, large))
+            items, more = draw(nodes(body, large))
             tags |= more
         else:
             for _ in range(draw(st.integers(0, 4))):
@@ -549,8 +561,7 @@ def cases(draw: st.DrawFn, kind: Kind, large: int = 0) -> Case:
         broken, tags = ("metadata",), {"metadata-refused"}
     owner_name = str((meta.get("labels") or {}).get(CLAIM_NAME) or meta.get("name"))
     owner_ns = str((meta.get("labels") or {}).get(CLAIM_NAMESPACE) or meta.get("namespace"))
-    selector = body.get("nodeSelector") if isinstance(body, dict) else None
-    req, more = draw(required(kind, form, (owner_name, owner_ns), selector, large))
+    req, more = draw(required(kind, form, (owner_name, owner_ns), body, large))
     obs, more2 = draw(observed(kind))
     return Case(
         kind,

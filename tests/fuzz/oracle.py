@@ -19,6 +19,7 @@ Classes of failure, each counted by `make fuzz` and failing the property test:
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import hashlib
 import os
 import re
@@ -56,6 +57,7 @@ FAILURES = (
     "slow",
 )
 SLOW_SECONDS = 1.0
+HANG_SECONDS = 120
 MAX_MESSAGE = 32 * 1024
 FIELD_PATH = re.compile(r"\b(?:spec|metadata)(?:\.[A-Za-z0-9_/-]+|\[\d+\])*")
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +171,19 @@ def _problems(case: Case, rsp: fnv1.RunFunctionResponse) -> dict[str, str]:
 
 
 def check(case: Case, shuffle: int = 1) -> Outcome:
-    """Run `case` three times (as is, again, every map reordered) and judge it."""
+    """Run `case` three times (as is, again, every map reordered) and judge it.
+
+    A call that hangs cannot be interrupted in process (it may sit in C code, e.g. a Decimal
+    with a huge exponent), so a watchdog dumps every thread's stack and exits instead.
+    """
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
+    try:
+        return _check(case, shuffle)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _check(case: Case, shuffle: int) -> Outcome:
     req = case.request()
     start = time.perf_counter()
     try:
