@@ -19,6 +19,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
+from functions.common import meta
 from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
 from functions.common.meta import Owner
@@ -99,6 +100,11 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))
         composite = resource.struct_to_dict(req.observed.composite.resource)
+        invalid = meta.problems(self.kind, composite.get("metadata"))
+        if invalid:
+            self.log.info("rejected invalid metadata", kind=self.kind.kind, error=invalid)
+            response.fatal(rsp, "invalid metadata: " + "; ".join(invalid))
+            return rsp
         owner = Owner.from_composite(self.kind, composite)
         log = self.log.bind(kind=self.kind.kind, name=owner.name, namespace=owner.namespace)
         try:

@@ -19,6 +19,7 @@ from functions.common import peers
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
+from functions.common.names import label_value
 from functions.common.peers import Requirement
 from functions.gpupool import capacity, deviceplugin, wiring
 from functions.gpupool.nodes import (
@@ -31,7 +32,7 @@ from functions.gpupool.nodes import (
     owned,
     read_nodes,
 )
-from functions.gpupool.planning import MigPlan, digest, label_value, plan_mig
+from functions.gpupool.planning import MigPlan, digest, plan_mig
 
 NODES = "nodes"
 SERVICES = "inferenceservices"
