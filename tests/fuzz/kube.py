@@ -104,7 +104,7 @@ def _object_problems(where: str, obj: Mapping[str, Any]) -> Iterator[str]:
     kind = str(obj.get("kind"))
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
-        yield f"{where}: {kind} has no metadata"
+        yield f"{where}: {kind} metadata is not a map"
         return
     if "generateName" not in meta and (problem := name_problem(kind, meta.get("name"))):
         yield f"{where}: {problem}"
@@ -119,7 +119,7 @@ def _walk(where: str, value: Any) -> Iterator[str]:
         return
     if not isinstance(value, Mapping):
         return
-    if "apiVersion" in value and "kind" in value:
+    if "apiVersion" in value and "kind" in value and "metadata" in value:
         yield from _object_problems(where, value)
     for key, item in value.items():
         at = f"{where}.{key}"

@@ -118,15 +118,17 @@ def _parts(path: str) -> tuple[str, ...]:
 
 
 def names_field(message: str, broken: Sequence[str | int] | None) -> bool:
-    """Whether a fatal message names a field (and, for a mutation, the one it broke or one
-    above or below it)."""
+    """Whether a fatal message names a field (and, for a mutation, the one it broke, one
+    above or below it, or a sibling: a replacement the schema accepts can make a rule about
+    its neighbour fail, e.g. cache.enabled true needing cache.tokenCacheRef)."""
     found = [_parts(p) for p in FIELD_PATH.findall(message)]
     if not found:
         return False
     if broken is None:
         return True
     want = tuple(str(p) for p in broken)
-    return any(f[: len(want)] == want[: len(f)] for f in found)
+    parent = want[:-1] if len(want) > 2 else want
+    return any(f[: len(parent)] == parent[: len(f)] for f in found)
 
 
 @dataclass
