@@ -60,17 +60,37 @@ def duration_seconds(duration: str) -> Decimal:
     )
 
 
+MAX_QUANTITY = "1Pi"
+"""The largest quantity any field takes: more memory, disk or cache than any node or engine has,
+and small enough that every byte count derived from it stays within int64 (the API server's
+integers)."""
+MAX_QUANTITY_LENGTH = 64
+QUANTITY_RANGE_MESSAGE = f"must be a quantity from 0 to {MAX_QUANTITY}"
+# The same bound for the API server: CEL's Kubernetes quantity library (k8s >= 1.29).
+QUANTITY_RANGE_CEL = (
+    "!isQuantity(string(self)) || (!quantity(string(self)).isLessThan(quantity('0')) && "
+    f"!quantity(string(self)).isGreaterThan(quantity('{MAX_QUANTITY}')))"
+)
+_QUANTITY = re.compile(QUANTITY_PATTERN)
+
+
 def _check_quantity(value: Any) -> Any:
     # Integer quantities reach the function as floats (protobuf Struct numbers are doubles).
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4")
+    # The API server's grammar first: Python's Decimal alone would take `Infinity` and `NaN`.
+    text = str(value)
+    if isinstance(value, str) and (len(text) > MAX_QUANTITY_LENGTH or not _QUANTITY.match(text)):
+        raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4")
     try:
-        parse_quantity(value)
-    except ValueError as err:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 8Gi, 500M, 4)") from err
-    return str(value) if isinstance(value, str) else value
+        amount = parse_quantity(value)
+    except (ValueError, ArithmeticError) as err:
+        raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4") from err
+    if not amount.is_finite() or amount < 0 or amount > parse_quantity(MAX_QUANTITY):
+        raise ValueError(QUANTITY_RANGE_MESSAGE)
+    return text if isinstance(value, str) else value
 
 
 def _check_duration(value: str) -> str:
@@ -85,11 +105,15 @@ Quantity = Annotated[
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
+            "maxLength": MAX_QUANTITY_LENGTH,
             "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {"rule": QUANTITY_RANGE_CEL, "message": QUANTITY_RANGE_MESSAGE}
+            ],
         }
     ),
 ]
-"""A Kubernetes resource quantity (`16Gi`, `500M`, `4`)."""
+"""A Kubernetes resource quantity (`16Gi`, `500M`, `4`), from 0 to MAX_QUANTITY."""
 
 Duration = Annotated[
     str,

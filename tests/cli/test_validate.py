@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from functions.common.quantity import QUANTITY_RANGE_MESSAGE
 from tests.fnharness import example, run, with_spec
 from tests.toolchain import ROOT, Tools
 
@@ -135,6 +136,19 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         },
         "set either hostPath or storageClassName, not both",
     ),
+    # Sizes the grammar allows but no engine could use, or beyond int64 once in bytes.
+    *(
+        (
+            "session-cache-lfu.yaml",
+            {"tiers": [{"name": "a", "type": "redis", "size": size}]},
+            QUANTITY_RANGE_MESSAGE,
+        )
+        for size in ("1e400", "8Ei", "1e19", "2Pi", 2**60)
+    ),
+    ("llama-70b.yaml", {"resources.memory": "1e308"}, QUANTITY_RANGE_MESSAGE),
+    ("llama-70b.yaml", {"resources.cpu": "-1"}, QUANTITY_RANGE_MESSAGE),
+    ("llama-70b.yaml", {"cache.prefixCacheSize": "9Ei"}, QUANTITY_RANGE_MESSAGE),
+    ("llama-70b.yaml", {"model.storage.size": "1E20"}, QUANTITY_RANGE_MESSAGE),
 ]
 
 
