@@ -19,7 +19,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from functions.common import meta, structs
+from functions.common import meta, readiness, structs
 from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
 from functions.common.meta import Owner
@@ -141,6 +141,11 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             response.fatal(rsp, str(err))
             return rsp
         out.warnings += unreadable
+        for name in sorted(out.resources):
+            odd = readiness.problem(observed.get(name))
+            if odd:
+                kind = str(out.resources[name].get("kind", "resource"))
+                out.warnings.append(f"observed {kind} {name!r} is treated as not ready: {odd}")
         status = {**out.status, "warnings": sorted(set(out.warnings))}
         try:
             # The API server would silently prune a key the XRD does not declare.

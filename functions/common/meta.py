@@ -58,20 +58,20 @@ def problems(kind: Kind, metadata: Any) -> list[str]:
 
 
 def display_name(metadata: Mapping[str, Any]) -> str:
-    """The name users know a composite by: its claim's name (claims form), else its own."""
+    """The name users know a composite by: its claim's name (claims form), else its own; empty
+    when neither is a string (a number would otherwise read as a valid name such as `5.0`)."""
     labels = metadata.get("labels") or {}
-    return str(
-        (labels.get(CLAIM_NAME) if isinstance(labels, Mapping) else None)
-        or metadata.get("name")
-        or ""
-    )
+    claim = labels.get(CLAIM_NAME) if isinstance(labels, Mapping) else None
+    name = claim or metadata.get("name")
+    return name if isinstance(name, str) else ""
 
 
 def namespace_of(metadata: Mapping[str, Any]) -> str:
     """A namespaced composite's namespace: its own (v2), else its claim's (claims form)."""
     labels = metadata.get("labels") or {}
     claim = labels.get(CLAIM_NAMESPACE) if isinstance(labels, Mapping) else None
-    return str(metadata.get("namespace") or claim or "default")
+    namespace = metadata.get("namespace") or claim or "default"
+    return namespace if isinstance(namespace, str) else ""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from kubernetes.utils import parse_quantity
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+from functions.common.names import shorten
+
 # The API server's own quantity grammar (resource.Quantity), used as the schema pattern.
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$"
@@ -74,6 +76,10 @@ QUANTITY_RANGE_CEL = (
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 
 
+def _not_a_quantity(value: object) -> str:
+    return f"{shorten(value)!r} is not a Kubernetes quantity (e.g. 8Gi, 500M, 4)"
+
+
 def _check_quantity(value: Any) -> Any:
     # Integer quantities reach the function as floats (protobuf Struct numbers are doubles).
     if isinstance(value, float) and value.is_integer():
@@ -83,11 +89,11 @@ def _check_quantity(value: Any) -> Any:
     # The API server's grammar first: Python's Decimal alone would take `Infinity` and `NaN`.
     text = str(value)
     if isinstance(value, str) and (len(text) > MAX_QUANTITY_LENGTH or not _QUANTITY.match(text)):
-        raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4")
+        raise ValueError(_not_a_quantity(value))
     try:
         amount = parse_quantity(value)
     except (ValueError, ArithmeticError) as err:
-        raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4") from err
+        raise ValueError(_not_a_quantity(value)) from err
     if not amount.is_finite() or amount < 0 or amount > parse_quantity(MAX_QUANTITY):
         raise ValueError(QUANTITY_RANGE_MESSAGE)
     return text if isinstance(value, str) else value

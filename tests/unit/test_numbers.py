@@ -40,9 +40,9 @@ def cache_with_size(tier: int, size: Any) -> dict[str, Any]:
         ("1e308", QUANTITY_RANGE_MESSAGE),
         (1e308, QUANTITY_RANGE_MESSAGE),  # a number: protobuf Struct numbers are doubles
         ("-1Gi", QUANTITY_RANGE_MESSAGE),
-        ("Infinity", "must be a Kubernetes quantity"),
-        ("NaN", "must be a Kubernetes quantity"),
-        ("1" * 65, "must be a Kubernetes quantity"),
+        ("Infinity", "'Infinity' is not a Kubernetes quantity"),
+        ("NaN", "'NaN' is not a Kubernetes quantity"),
+        ("1" * 65, "'1111"),
     ],
 )
 def test_sizes_no_engine_could_use_are_fatal_naming_the_field(
