@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import collections
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,32 @@ def fuzz(kind: Kind, requests: int, start: int, large: int, out: Path | None) ->
     return tally
 
 
+def side_by_side(kinds: list[str], args: argparse.Namespace, argv: list[str]) -> int:
+    """One process per function (at most --jobs at a time); their reports in KINDS order."""
+    rest = [a for a in argv if not a.startswith(("--kind", "--jobs"))]
+    rest = [a for i, a in enumerate(rest) if i == 0 or rest[i - 1] not in ("--kind", "--jobs")]
+    procs: dict[str, subprocess.Popen[str]] = {}
+    outputs: dict[str, str] = {}
+    codes = []
+    for kind in kinds:
+        while len(procs) >= args.jobs:
+            done = next(iter(procs))
+            proc = procs.pop(done)
+            outputs[done] = proc.communicate()[0]
+            codes.append(proc.returncode)
+        procs[kind] = subprocess.Popen(
+            [sys.executable, "-m", "tests.fuzz", "--kind", kind, "--jobs", "1", *rest],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    for kind, proc in procs.items():
+        outputs[kind] = proc.communicate()[0]
+        codes.append(proc.returncode)
+    for kind in kinds:
+        print(outputs[kind], end="", flush=True)
+    return max(codes, default=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__)
     parser.add_argument("--requests", type=int, default=10_000, help="per function")
@@ -116,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", action="append", choices=[k.kind for k in KINDS])
     parser.add_argument("--large", type=int, default=5000, help="most nodes in a large pool")
     parser.add_argument("--out", type=Path, help="write failing requests here")
+    parser.add_argument(
+        "--jobs", type=int, default=3, help="functions fuzzed side by side, one process each"
+    )
     args = parser.parse_args(argv)
+    kinds = [k.kind for k in KINDS if not args.kind or k.kind in args.kind]
+    if args.jobs > 1 and len(kinds) > 1:
+        return side_by_side(kinds, args, argv if argv is not None else sys.argv[1:])
     fnlogging.configure(fnlogging.Level.DISABLED)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -78,8 +78,9 @@ def runner(kind: str) -> CompositionFunction[Any]:
 
 
 def kind_of(req: fnv1.RunFunctionRequest) -> Kind:
-    kind = resource.struct_to_dict(req.observed.composite.resource).get("kind", "")
-    return {k.kind: k for k in KINDS}[str(kind).removeprefix("X")]
+    # Read from the Struct itself: struct_to_dict refuses a composite holding NaN or Infinity.
+    kind = req.observed.composite.resource.fields["kind"].string_value
+    return {k.kind: k for k in KINDS}[kind.removeprefix("X")]
 
 
 def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
