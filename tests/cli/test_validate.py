@@ -136,6 +136,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         },
         "set either hostPath or storageClassName, not both",
     ),
+    # nodeSelector keys Kubernetes would refuse in the node requirement's label selector.
+    *(
+        ("h100-exclusive-pool.yaml", {"nodeSelector": {key: "x"}}, "nodeSelector keys must be")
+        for key in ("a b", "x/y/z", "/a", "a/", "-a", "A.b/c", "a" * 254 + "/b", "a" * 64)
+    ),
     # Sizes the grammar allows but no engine could use, or beyond int64 once in bytes.
     *(
         (

@@ -150,3 +150,43 @@ def test_names_made_valid_stay_distinct() -> None:
     made = {names.derived(n) for n in ["llama.v2", "llama-v2", "llama.v-2"]}
     assert len(made) == 3
     assert all(DNS_1035.fullmatch(n) for n in made)
+
+
+@pytest.mark.parametrize(
+    ("selector", "field"),
+    [
+        ({"a": ".5"}, "spec.nodeSelector.a: String should match pattern"),
+        ({"a": "x" * 64}, "spec.nodeSelector.a: String should have at most 63 characters"),
+        ({"a": "b c"}, "spec.nodeSelector.a: String should match pattern"),
+        ({"a b": "c"}, "nodeSelector keys must be Kubernetes label keys"),
+        ({"example.com/": "c"}, "nodeSelector keys must be Kubernetes label keys"),
+    ],
+)
+def test_a_node_selector_kubernetes_would_refuse_is_fatal_naming_it(
+    selector: dict[str, str], field: str
+) -> None:
+    doc = copy.deepcopy(example("h100-exclusive-pool.yaml"))
+    doc["spec"]["nodeSelector"] = selector
+    res = run(doc)
+    assert len(res.fatal) == 1
+    assert field in res.fatal[0]
+    assert res.resources == {}
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        {"kubernetes.io/hostname": "gpu-0.example.com", "pool": ""},
+        {"A_b.c-D": "E_f.g-H", "x" * 253 + "/" + "y" * 63: "z" * 63},
+    ],
+)
+def test_every_label_selector_kubernetes_accepts_is_the_node_requirement(
+    selector: dict[str, str],
+) -> None:
+    doc = copy.deepcopy(example("h100-exclusive-pool.yaml"))
+    doc["spec"]["nodeSelector"] = selector
+    res = run(doc)
+    assert res.fatal == []
+    nodes = res.raw.requirements.resources["nodes"]
+    assert dict(nodes.match_labels.labels) == selector
