@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORMS = ("claims", "v2")
 MAX_ITEMS = 4
 MAX_PROPERTIES = 4
+LABEL_KEY = r"([a-z0-9]{1,8}(\.[a-z0-9]{1,8}){0,2}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,10}[A-Za-z0-9])?"
 
 
 @functools.cache
@@ -66,7 +67,8 @@ def _object(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if isinstance(extra, dict):
         low = schema.get("minProperties", 0)
         high = min(schema.get("maxProperties", MAX_PROPERTIES), max(low, MAX_PROPERTIES))
-        keys = st.text(min_size=1, max_size=20)
+        # Map keys are label keys more often than not (nodeSelector), else any string.
+        keys = st.from_regex(LABEL_KEY, fullmatch=True) | st.text(min_size=1, max_size=20)
         return st.dictionaries(keys, strategy(extra), min_size=low, max_size=high)
     return st.fixed_dictionaries({})
 
