@@ -73,7 +73,7 @@ class Tally:
         lines += ["", "tags: " + ", ".join(f"{t} {n}" for t, n in sorted(self.tags.items()))]
         lines += ["", "most frequent problems (values elided):"]
         lines += [f"  {n:6d}  {k[:150]}" for k, n in self.kinds.most_common(12)]
-        lines += ["", "slowest calls:"]
+        lines += ["", "slowest calls (CPU time):"]
         lines += [f"  {s * 1000:8.1f} ms  {label}" for s, label in self.slowest]
         return lines
 
