@@ -19,7 +19,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from functions.common import meta, readiness
+from functions.common import meta, readiness, structs
 from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
 from functions.common.meta import Owner
@@ -74,17 +74,26 @@ def honoured(warnings: list[str]) -> resource.Condition:
     )
 
 
-def required_resources(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
-    """Resources Crossplane fetched for our requirements, by requirement name.
+def required_resources(
+    req: fnv1.RunFunctionRequest,
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Resources Crossplane fetched for our requirements, by requirement name, and a warning
+    for each one left out because it holds a number JSON cannot (see structs.py).
 
     Crossplane v2 answers in `required_resources`, v1.x (<= v1.20) in `extra_resources`; the
     SDK's helper reads only the former.
     """
     out: dict[str, list[dict[str, Any]]] = {}
+    warnings = []
     for field_map in (req.extra_resources, req.required_resources):
         for name in sorted(field_map):
-            out[name] = [resource.struct_to_dict(item.resource) for item in field_map[name].items]
-    return out
+            out[name] = []
+            for i, item in enumerate(field_map[name].items):
+                if bad := structs.non_finite(item.resource):
+                    warnings.append(f"required {name}[{i}] ignored: {structs.describe(bad)}")
+                else:
+                    out[name].append(resource.struct_to_dict(item.resource))
+    return out, warnings
 
 
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
@@ -102,6 +111,9 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))
+        if bad := structs.non_finite(req.observed.composite.resource):
+            response.fatal(rsp, f"invalid composite: {structs.describe(bad)}")
+            return rsp
         composite = resource.struct_to_dict(req.observed.composite.resource)
         invalid = meta.problems(self.kind, composite.get("metadata"))
         if invalid:
@@ -116,11 +128,13 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("rejected invalid spec", error=str(err))
             response.fatal(rsp, format_validation_error(err))
             return rsp
+        # An observed resource JSON cannot hold is read as not there yet (so not ready).
         observed = {
             name: resource.struct_to_dict(r.resource)
             for name, r in sorted(req.observed.resources.items())
+            if not structs.non_finite(r.resource)
         }
-        required = required_resources(req)
+        required, unreadable = required_resources(req)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
         composing = Request(owner, spec, observed, required, form_of(self.kind, composite), created)
         try:
@@ -129,6 +143,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("cannot compose", error=str(err))
             response.fatal(rsp, str(err))
             return rsp
+        out.warnings += unreadable
         for name in sorted(out.resources):
             odd = readiness.problem(observed.get(name))
             if odd:
