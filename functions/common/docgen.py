@@ -27,6 +27,8 @@ from pydantic import BaseModel
 from functions.common.kinds import API_VERSION, Kind
 from functions.common.quantity import (
     DURATION_PATTERN,
+    DURATION_RANGE_CEL,
+    MAX_DURATION,
     MAX_QUANTITY,
     QUANTITY_PATTERN,
     QUANTITY_RANGE_CEL,
@@ -128,6 +130,8 @@ def _constraints(schema: Mapping[str, Any], path: str) -> tuple[list[str], tuple
     values: tuple[str, ...] = ()
     if _type(schema) == "quantity":  # its grammar, length and range are one rule
         return [f"0 to {MAX_QUANTITY}"], values
+    if _type(schema) == "duration":
+        return [f"≤ {MAX_DURATION}"], values
     enum = [str(v) for v in schema.get("enum", [])]
     if enum and len(enum) <= INLINE_VALUES:
         parts.append(", ".join(_code(v) for v in enum))
@@ -234,7 +238,7 @@ def _children(schema: Mapping[str, Any], path: str, defaults: Mapping[str, Any])
 def rules(schema: Mapping[str, Any], path: str = "") -> Iterator[RuleRow]:
     """The CEL rules (x-kubernetes-validations) of an object schema and everything under it."""
     for rule in schema.get("x-kubernetes-validations", []):
-        if rule["rule"] == QUANTITY_RANGE_CEL:  # shown as the quantity's bounds
+        if rule["rule"] in (QUANTITY_RANGE_CEL, DURATION_RANGE_CEL):  # shown as the bounds
             continue
         yield RuleRow(path or "(spec)", str(rule["rule"]), _text(rule["message"]))
     for name, sub in schema.get("properties", {}).items():

@@ -99,8 +99,16 @@ def _check_quantity(value: Any) -> Any:
     return text if isinstance(value, str) else value
 
 
+MAX_DURATION = "2562047h"
+"""Go's longest duration (int64 nanoseconds, rounded down to hours): what the API server's CEL
+`duration()` and every Go component can read."""
+DURATION_RANGE_MESSAGE = f"must be at most {MAX_DURATION}"
+DURATION_RANGE_CEL = f"duration(self) <= duration('{MAX_DURATION}')"
+
+
 def _check_duration(value: str) -> str:
-    duration_seconds(value)
+    if duration_seconds(value) > duration_seconds(MAX_DURATION):
+        raise ValueError(DURATION_RANGE_MESSAGE)
     return value
 
 
@@ -124,6 +132,16 @@ Quantity = Annotated[
 Duration = Annotated[
     str,
     AfterValidator(_check_duration),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 64}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "maxLength": 64,
+            # A longer one fails CEL's duration() itself: rejected too, as an evaluation error.
+            "x-kubernetes-validations": [
+                {"rule": DURATION_RANGE_CEL, "message": DURATION_RANGE_MESSAGE}
+            ],
+        }
+    ),
 ]
-"""A Go duration (`30s`, `1h`, `168h`)."""
+"""A Go duration (`30s`, `1h`, `168h`), at most MAX_DURATION."""

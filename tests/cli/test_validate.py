@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from functions.common.quantity import QUANTITY_RANGE_MESSAGE
+from functions.common.quantity import DURATION_RANGE_MESSAGE, QUANTITY_RANGE_MESSAGE
 from tests.fnharness import example, run, with_spec
 from tests.toolchain import ROOT, Tools
 
@@ -140,6 +140,17 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     *(
         ("h100-exclusive-pool.yaml", {"nodeSelector": {key: "x"}}, "nodeSelector keys must be")
         for key in ("a b", "x/y/z", "/a", "a/", "-a", "A.b/c", "a" * 254 + "/b", "a" * 64)
+    ),
+    # Durations beyond what the consumer takes: the HPA's window, Go's int64 nanoseconds.
+    (
+        "llama-8b-prefix-aware.yaml",
+        {"autoscaling.scaleDownStabilization": "61m"},
+        "scaleDownStabilization must be at most 1h",
+    ),
+    (
+        "session-cache-lfu.yaml",
+        {"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "ttl": "2562048h"}]},
+        DURATION_RANGE_MESSAGE,
     ),
     # Sizes the grammar allows but no engine could use, or beyond int64 once in bytes.
     *(
