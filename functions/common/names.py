@@ -105,9 +105,10 @@ def derived(base: str, suffix: str = "", *, limit: int = MAX_LABEL, dns_1035: bo
     name = f"{base}-{suffix}" if suffix else base
     if _valid(name, limit, dns_1035):
         return name
-    tail = f"-{digest(name)}" + (f"-{suffix}" if suffix else "")
-    head = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
-    if dns_1035 and not head[:1].isalpha():
+    keep = suffix if suffix and _valid(suffix, limit // 2, dns_1035=False) else ""
+    tail = f"-{digest(name)}" + (f"-{keep}" if keep else "")
+    head = re.sub(r"[^a-z0-9]+", "-", (base if keep else name).lower()).strip("-")
+    if not head or (dns_1035 and not head[0].isalpha()):
         head = "x" + head
     return head[: limit - len(tail)].rstrip("-") + tail
 

@@ -127,7 +127,7 @@ def mig_parted_config(
 def node_object_name(pool: str, node: str) -> str:
     """The name of the Object that labels `node` (always hashed: node names are long)."""
     name = resource.child_name(pool, node)
-    return name if names.is_dns_subdomain(name) else names.derived(pool, node, dns_1035=False)
+    return name if names.is_dns_subdomain(name) else names.derived(f"{pool}-{node}", dns_1035=False)
 
 
 def node_labels(owner: Owner, node: Node, labels: dict[str, str]) -> dict[str, Any]:

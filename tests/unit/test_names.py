@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from functions.common import names
+from functions.gpupool.wiring import node_object_name
 from tests.fnharness import example, run
 
 # Kubernetes' own rules (k8s.io/apimachinery/pkg/util/validation), written out independently of
@@ -190,3 +191,27 @@ def test_every_label_selector_kubernetes_accepts_is_the_node_requirement(
     assert res.fatal == []
     nodes = res.raw.requirements.resources["nodes"]
     assert dict(nodes.match_labels.labels) == selector
+
+
+@pytest.mark.parametrize(
+    ("base", "suffix", "limit", "dns_1035"),
+    [
+        ("a" * 250, "b" * 200, 63, True),  # a suffix too long to keep is hashed with the rest
+        ("pool", "node." * 60, 63, False),
+        ("x" * 253, "device-plugin-config", 253, False),
+        ("p" * 56 + ".q", "node.example.com", 63, False),
+        ("9" * 253, "redis-headless", 63, True),
+    ],
+)
+def test_derived_names_are_valid_whatever_the_parts(
+    base: str, suffix: str, limit: int, dns_1035: bool
+) -> None:
+    name = names.derived(base, suffix, limit=limit, dns_1035=dns_1035)
+    assert len(name) <= limit
+    assert (DNS_1035 if dns_1035 else SUBDOMAIN).fullmatch(name)
+
+
+def test_node_objects_are_named_validly_for_every_pool_and_node_name() -> None:
+    name = node_object_name("p" * 56 + ".q", "node.example.com")  # the SDK's cut ends in `.`
+    assert SUBDOMAIN.fullmatch(name)
+    assert len(name) <= 63
