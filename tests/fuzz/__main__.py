@@ -85,14 +85,21 @@ def kind_of_problem(detail: str) -> str:
     return re.sub(r"\d+(\.\d+)?(e[+-]?\d+)?", "N", first)
 
 
+ROUND = 1000
+
+
 def fuzz(kind: Kind, requests: int, start: int, large: int, out: Path | None) -> Tally:
+    """Rounds of up to ROUND requests (seed start*1000 + round), each replayed in the other
+    processes when it ends, with a progress line on stderr (a cut-short run still counts)."""
     tally = Tally(kind, out)
     round_ = 0
+    began = time.perf_counter()
     while tally.total() < requests:
+        before = len(tally.seen)
 
-        @seed(start + round_)
+        @seed(start * 1000 + round_)
         @settings(
-            max_examples=requests - tally.total(),
+            max_examples=min(ROUND, requests - tally.total()),
             database=None,
             deadline=None,
             phases=[Phase.generate],
@@ -104,9 +111,16 @@ def fuzz(kind: Kind, requests: int, start: int, large: int, out: Path | None) ->
 
         one()
         round_ += 1
-    for i in oracle.crossprocess(tally.seen):
-        tally.failures["nondeterministic-process"] += 1
-        tally.examples.setdefault("nondeterministic-process", []).append(f"request #{i}")
+        for i in oracle.crossprocess(tally.seen[before:]):
+            tally.failures["nondeterministic-process"] += 1
+            tally.examples.setdefault("nondeterministic-process", []).append(f"#{before + i}")
+        failed = {c: n for c, n in sorted(tally.failures.items()) if n}
+        print(
+            f"{kind.kind}: {tally.total()} requests, {time.perf_counter() - began:.0f} s, "
+            f"{dict(tally.verdicts)}, failures {failed}",
+            file=sys.stderr,
+            flush=True,
+        )
     return tally
 
 

@@ -41,7 +41,7 @@ from pydantic import ValidationError
 
 from functions.common.composer import CompositionFunction
 from functions.common.kinds import KINDS, Kind
-from functions.common.peers import status_of
+from functions.common.peers import spec_of, status_of
 from tests.fuzz import kube
 from tests.fuzz.inputs import Case
 
@@ -146,6 +146,15 @@ class Outcome:
     request: bytes = b""
 
 
+def spec_accepted(case: Case) -> bool:
+    """Whether the spec model (so the schema, CEL rules included) accepts the case's spec."""
+    try:
+        case.kind.spec.model_validate(spec_of(case.composite))
+    except ValidationError:
+        return False
+    return True
+
+
 def _problems(case: Case, rsp: fnv1.RunFunctionResponse) -> dict[str, str]:
     out: dict[str, str] = {}
     fatals = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
@@ -153,13 +162,16 @@ def _problems(case: Case, rsp: fnv1.RunFunctionResponse) -> dict[str, str]:
         if len(r.message) > MAX_MESSAGE:
             out["oversized-message"] = f"{len(r.message)} characters"
     if fatals:
+        broken = case.broken
+        if broken and broken[0] == "spec" and spec_accepted(case):
+            broken = None  # the mutation left a valid spec: a compose-time fatal may name any
         if rsp.desired.resources:
             out["fatal-with-resources"] = f"{len(rsp.desired.resources)} resources"
         for message in fatals:
             if message.startswith("internal error"):
                 out["internal-error"] = message[:300]
-            elif not names_field(message, case.broken):
-                out["fatal-unnamed"] = f"broke {case.broken}: {message[:300]}"
+            elif not names_field(message, broken):
+                out["fatal-unnamed"] = f"broke {broken}: {message[:300]}"
         return out
     for name in sorted(rsp.desired.resources):
         obj = resource.struct_to_dict(rsp.desired.resources[name].resource)
