@@ -19,19 +19,21 @@ from functions.common import peers
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
+from functions.common.names import label_value
 from functions.common.peers import Requirement
 from functions.gpupool import capacity, deviceplugin, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
+    MAX_POOL_NODES,
     MIG_CONFIG_LABEL,
     PLUGIN_CONFIG_LABEL,
     PRODUCT_LABEL,
     Node,
     listed,
     owned,
-    read_nodes,
+    parse_nodes,
 )
-from functions.gpupool.planning import MigPlan, digest, label_value, plan_mig
+from functions.gpupool.planning import MigPlan, digest, plan_mig
 
 NODES = "nodes"
 SERVICES = "inferenceservices"
@@ -61,10 +63,16 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         raise ComposeError(str(err)) from err
     pools = peers.gpu_pools(req.required.get(POOLS, []))
     services = peers.inference_services(req.required.get(SERVICES, []))
-    nodes, overlaps = owned(
-        owner.name, req.created, read_nodes(req.required.get(NODES, [])), pools.found
-    )
-    warnings += [*pools.warnings, *services.warnings, *overlaps]
+    matched, unreadable = parse_nodes(req.required.get(NODES, []))
+    if len(matched) > MAX_POOL_NODES:
+        raise ComposeError(
+            f"spec.nodeSelector: matches {len(matched)} Nodes; a GPUPool configures at most "
+            f"{MAX_POOL_NODES} (each is a composed Object, and the response must stay under "
+            "Crossplane's 4 MiB gRPC message limit): split the pool into GPUPools with "
+            "narrower nodeSelectors"
+        )
+    nodes, overlaps = owned(owner.name, req.created, matched, pools.found)
+    warnings += [*unreadable, *pools.warnings, *services.warnings, *overlaps]
     wired = [x for x in nodes if x.wired]
     if len(wired) < len(nodes):
         warnings.append(
