@@ -65,7 +65,7 @@ help: ## Show this help
 	  /^##@/ { printf "\n%s\n", substr($$0, 5) } \
 	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test),"
+	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test), FUZZ_ARGS (fuzz),"
 	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 	@echo "           PROVIDER_KUBERNETES_PACKAGE DEPLOY_TIMEOUT (deploy)"
@@ -115,6 +115,8 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/sidecar/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
+	$(VENV)/bin/mypy -p tests.serving
+	$(VENV)/bin/mypy -p tests.fuzz
 
 .PHONY: test
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
@@ -150,11 +152,21 @@ sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.pr
 bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
 
+.PHONY: bench-serve
+bench-serve: venv ## Small calls answered while a large GPUPool composes: our server vs the SDK's; not part of test
+	$(PY) -m tests.serving.bench $(SERVE_BENCH_ARGS)
+
 # Real endpoint picker (epp) + llm-d-inference-sim replicas on the e2e control plane; ~5 min.
 .PHONY: bench-cache
 bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; writes docs/routing-benchmark.md); not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.routing.bench \
 	  --command "make bench-cache$(if $(CACHE_BENCH_ARGS), CACHE_BENCH_ARGS='$(CACHE_BENCH_ARGS)')" $(CACHE_BENCH_ARGS)
+
+# The property tests in tests/fuzz run a small derandomized budget in `make test`; this is the
+# long run (issue 14): FUZZ_ARGS=--requests N --seed S --kind GPUPool --out DIR.
+.PHONY: fuzz
+fuzz: venv ## Fuzz the three functions through RunFunction (10,000 requests each); counts per class
+	$(PY) -m tests.fuzz $(FUZZ_ARGS)
 
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test

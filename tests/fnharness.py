@@ -105,13 +105,15 @@ class Result:
         return dict(json_format.MessageToDict(self.raw))
 
 
-def run(
+def request(
     composite: dict[str, Any],
     observed: dict[str, dict[str, Any]] | None = None,
     capabilities: tuple[int, ...] = (),
     required: dict[str, list[dict[str, Any]]] | None = None,
-) -> Result:
-    req = fnv1.RunFunctionRequest(
+) -> fnv1.RunFunctionRequest:
+    """The RunFunctionRequest Crossplane sends for `composite` and these observed and required
+    resources."""
+    return fnv1.RunFunctionRequest(
         meta=fnv1.RequestMeta(capabilities=list(capabilities)),
         observed=fnv1.State(
             composite=fnv1.Resource(resource=resource.dict_to_struct(composite)),
@@ -127,4 +129,13 @@ def run(
             for name, objs in (required or {}).items()
         },
     )
+
+
+def run(
+    composite: dict[str, Any],
+    observed: dict[str, dict[str, Any]] | None = None,
+    capabilities: tuple[int, ...] = (),
+    required: dict[str, list[dict[str, Any]]] | None = None,
+) -> Result:
+    req = request(composite, observed, capabilities, required)
     return Result(RUNNERS[composite["kind"].removeprefix("X")].run(req))

@@ -19,13 +19,18 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
+from functions.common import meta, readiness, structs
 from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.kinds import Kind
+from functions.common.messages import bounded
 from functions.common.meta import Owner
 from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import Cluster, is_ready
 
 S = TypeVar("S", bound=SpecModel)
+MAX_RESPONSE_BYTES = 4 * 2**20
+"""Crossplane's gRPC client receives at most 4 MiB (gRPC's default) from a function; a larger
+response would fail as RESOURCE_EXHAUSTED with no word on which composite or why."""
 
 
 class ComposeError(Exception):
@@ -70,21 +75,34 @@ def honoured(warnings: list[str]) -> resource.Condition:
     )
 
 
-def required_resources(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
-    """Resources Crossplane fetched for our requirements, by requirement name.
+def required_resources(
+    req: fnv1.RunFunctionRequest,
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Resources Crossplane fetched for our requirements, by requirement name, and a warning
+    for each one left out because it holds a number JSON cannot (see structs.py).
 
     Crossplane v2 answers in `required_resources`, v1.x (<= v1.20) in `extra_resources`; the
     SDK's helper reads only the former.
     """
     out: dict[str, list[dict[str, Any]]] = {}
+    warnings = []
     for field_map in (req.extra_resources, req.required_resources):
         for name in sorted(field_map):
-            out[name] = [resource.struct_to_dict(item.resource) for item in field_map[name].items]
-    return out
+            out[name] = []
+            for i, item in enumerate(field_map[name].items):
+                if bad := structs.non_finite(item.resource):
+                    warnings.append(f"required {name}[{i}] ignored: {structs.describe(bad)}")
+                else:
+                    out[name].append(resource.struct_to_dict(item.resource))
+    return out, warnings
 
 
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
-    """A composition function for one kind, built from a pure compose callable."""
+    """A composition function for one kind, built from a pure compose callable.
+
+    Served by `functions.common.serve`, which runs `run` off the event loop and turns what it
+    raises into a fatal result; `RunFunction` here is for in-process callers and raises.
+    """
 
     def __init__(self, kind: Kind, compose: Callable[[Request[S]], Composed]) -> None:
         self.kind = kind
@@ -98,29 +116,45 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))
+        if bad := structs.non_finite(req.observed.composite.resource):
+            response.fatal(rsp, f"invalid composite: {structs.describe(bad)}")
+            return rsp
         composite = resource.struct_to_dict(req.observed.composite.resource)
+        invalid = meta.problems(self.kind, composite.get("metadata"))
+        if invalid:
+            self.log.info("rejected invalid metadata", kind=self.kind.kind, error=invalid)
+            response.fatal(rsp, "invalid metadata: " + "; ".join(invalid))
+            return rsp
         owner = Owner.from_composite(self.kind, composite)
         log = self.log.bind(kind=self.kind.kind, name=owner.name, namespace=owner.namespace)
         try:
             spec = self.kind.spec.model_validate(spec_of(composite))
         except ValidationError as err:
             log.info("rejected invalid spec", error=str(err))
-            response.fatal(rsp, format_validation_error(err))
+            response.fatal(rsp, bounded(format_validation_error(err)))
             return rsp
+        # An observed resource JSON cannot hold is read as not there yet (so not ready).
         observed = {
             name: resource.struct_to_dict(r.resource)
             for name, r in sorted(req.observed.resources.items())
+            if not structs.non_finite(r.resource)
         }
-        required = required_resources(req)
+        required, unreadable = required_resources(req)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
         composing = Request(owner, spec, observed, required, form_of(self.kind, composite), created)
         try:
             out = self.compose(composing)  # type: ignore[arg-type]
         except ComposeError as err:
             log.info("cannot compose", error=str(err))
-            response.fatal(rsp, str(err))
+            response.fatal(rsp, bounded(str(err)))
             return rsp
-        status = {**out.status, "warnings": sorted(set(out.warnings))}
+        out.warnings += unreadable
+        for name in sorted(out.resources):
+            odd = readiness.problem(observed.get(name))
+            if odd:
+                kind = str(out.resources[name].get("kind", "resource"))
+                out.warnings.append(f"observed {kind} {name!r} is treated as not ready: {odd}")
+        status = {**out.status, "warnings": sorted({bounded(w) for w in out.warnings})}
         try:
             # The API server would silently prune a key the XRD does not declare.
             self.kind.status.model_validate(status)
@@ -128,8 +162,10 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("composed an invalid status", error=str(err))
             response.fatal(
                 rsp,
-                "internal error: the composed status does not match the XRD's status schema: "
-                + format_validation_error(err, "status", heading=""),
+                bounded(
+                    "internal error: the composed status does not match the XRD's status schema: "
+                    + format_validation_error(err, "status", heading="")
+                ),
             )
             return rsp
 
@@ -149,7 +185,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                 namespace=want.namespace,
             )
         resource.update_status(rsp.desired.composite, status)
-        for message in sorted(set(out.warnings)):
+        for message in status["warnings"]:
             rsp.results.append(
                 fnv1.Result(
                     severity=fnv1.SEVERITY_WARNING,
@@ -159,5 +195,16 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             )
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
             response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
+        size = rsp.ByteSize()
+        if size > MAX_RESPONSE_BYTES:
+            log.info("composed a response over the gRPC limit", bytes=size)
+            rsp = response.to(req, ttl=timedelta(minutes=1))
+            response.fatal(
+                rsp,
+                f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
+                f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
+                f"{self.kind.kind} into smaller ones",
+            )
+            return rsp
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp

@@ -28,6 +28,7 @@ from functions.common.api.base import SpecModel, format_validation_error
 from functions.common.api.status import GPUPoolStatus, InferenceServiceStatus, TokenCacheStatus
 from functions.common.kinds import API_VERSION, GPU_POOL, INFERENCE_SERVICE, TOKEN_CACHE, Kind
 from functions.common.meta import CLAIM_NAME, CLAIM_NAMESPACE, display_name, namespace_of
+from functions.common.names import is_dns_label, is_dns_subdomain, shorten
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 StatusT = TypeVar("StatusT", bound=SpecModel)
@@ -173,6 +174,14 @@ def _parse(
         metadata = obj.get("metadata")
         metadata = metadata if isinstance(metadata, Mapping) else {}
         name = display_name(metadata)
+        namespace = namespace_of(metadata) if kind.namespaced else None
+        if not is_dns_subdomain(name) or not (namespace is None or is_dns_label(namespace)):
+            where = f" in namespace {shorten(namespace)!r}" if namespace else ""
+            warnings.append(
+                f"a required {kind.kind} named {shorten(name)!r}{where} is ignored: not a "
+                "Kubernetes object name"
+            )
+            continue
         try:
             spec = spec_model.model_validate(spec_of(obj))
             status = status_model.model_validate(status_of(obj))
@@ -183,7 +192,6 @@ def _parse(
                 + format_validation_error(err, part, heading="")
             )
             continue
-        namespace = namespace_of(metadata) if kind.namespaced else None
         created = str(metadata.get("creationTimestamp") or "")
         found.append(Peer(name, namespace, created, spec, status))
     found.sort(key=lambda p: (p.namespace or "", p.name))

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from kubernetes.utils import parse_quantity
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+from functions.common.names import shorten
+
 # The API server's own quantity grammar (resource.Quantity), used as the schema pattern.
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$"
@@ -60,21 +62,53 @@ def duration_seconds(duration: str) -> Decimal:
     )
 
 
+MAX_QUANTITY = "1Pi"
+"""The largest quantity any field takes: more memory, disk or cache than any node or engine has,
+and small enough that every byte count derived from it stays within int64 (the API server's
+integers)."""
+MAX_QUANTITY_LENGTH = 64
+QUANTITY_RANGE_MESSAGE = f"must be a quantity from 0 to {MAX_QUANTITY}"
+# The same bound for the API server: CEL's Kubernetes quantity library (k8s >= 1.29).
+QUANTITY_RANGE_CEL = (
+    "!isQuantity(string(self)) || (!quantity(string(self)).isLessThan(quantity('0')) && "
+    f"!quantity(string(self)).isGreaterThan(quantity('{MAX_QUANTITY}')))"
+)
+_QUANTITY = re.compile(QUANTITY_PATTERN)
+
+
+def _not_a_quantity(value: object) -> str:
+    return f"{shorten(value)!r} is not a Kubernetes quantity (e.g. 8Gi, 500M, 4)"
+
+
 def _check_quantity(value: Any) -> Any:
     # Integer quantities reach the function as floats (protobuf Struct numbers are doubles).
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be a Kubernetes quantity such as 8Gi, 500M or 4")
+    # The API server's grammar first: Python's Decimal alone would take `Infinity` and `NaN`.
+    text = str(value)
+    if isinstance(value, str) and (len(text) > MAX_QUANTITY_LENGTH or not _QUANTITY.match(text)):
+        raise ValueError(_not_a_quantity(value))
     try:
-        parse_quantity(value)
-    except ValueError as err:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 8Gi, 500M, 4)") from err
-    return str(value) if isinstance(value, str) else value
+        amount = parse_quantity(value)
+    except (ValueError, ArithmeticError) as err:
+        raise ValueError(_not_a_quantity(value)) from err
+    if not amount.is_finite() or amount < 0 or amount > parse_quantity(MAX_QUANTITY):
+        raise ValueError(QUANTITY_RANGE_MESSAGE)
+    return text if isinstance(value, str) else value
+
+
+MAX_DURATION = "2562047h"
+"""Go's longest duration (int64 nanoseconds, rounded down to hours): what the API server's CEL
+`duration()` and every Go component can read."""
+DURATION_RANGE_MESSAGE = f"must be at most {MAX_DURATION}"
+DURATION_RANGE_CEL = f"duration(self) <= duration('{MAX_DURATION}')"
 
 
 def _check_duration(value: str) -> str:
-    duration_seconds(value)
+    if duration_seconds(value) > duration_seconds(MAX_DURATION):
+        raise ValueError(DURATION_RANGE_MESSAGE)
     return value
 
 
@@ -85,15 +119,29 @@ Quantity = Annotated[
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
+            "maxLength": MAX_QUANTITY_LENGTH,
             "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {"rule": QUANTITY_RANGE_CEL, "message": QUANTITY_RANGE_MESSAGE}
+            ],
         }
     ),
 ]
-"""A Kubernetes resource quantity (`16Gi`, `500M`, `4`)."""
+"""A Kubernetes resource quantity (`16Gi`, `500M`, `4`), from 0 to MAX_QUANTITY."""
 
 Duration = Annotated[
     str,
     AfterValidator(_check_duration),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 64}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "maxLength": 64,
+            # A longer one fails CEL's duration() itself: rejected too, as an evaluation error.
+            "x-kubernetes-validations": [
+                {"rule": DURATION_RANGE_CEL, "message": DURATION_RANGE_MESSAGE}
+            ],
+        }
+    ),
 ]
-"""A Go duration (`30s`, `1h`, `168h`)."""
+"""A Go duration (`30s`, `1h`, `168h`), at most MAX_DURATION."""

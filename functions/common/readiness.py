@@ -8,6 +8,7 @@ their provider's Ready condition.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,58 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _number(value: Any, default: float = 0) -> float:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else default
+MAX_COUNT = 2**31 - 1  # replicas and generations are int32/int64 in the API; int32 bounds both
+
+
+def count(value: Any) -> int | None:
+    """A replica count or generation as the API server writes it (a whole number from 0 to
+    2**31-1; Struct numbers arrive as floats), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    number = int(value)
+    return number if 0 <= number <= MAX_COUNT else None
+
+
+def _number(value: Any, default: int = 0) -> int:
+    found = count(value)
+    return default if found is None else found
+
+
+def replica_count(observed: Mapping[str, Any] | None, part: str, key: str) -> int | None:
+    """`observed[part][key]` as a count (see `count`), None when absent or not a count."""
+    return count(_dict(_dict(observed).get(part)).get(key))
+
+
+COUNTS = (
+    ("metadata", "generation"),
+    ("spec", "replicas"),
+    ("status", "observedGeneration"),
+    ("status", "replicas"),
+    ("status", "availableReplicas"),
+    ("status", "readyReplicas"),
+)
+
+
+def problem(observed: Mapping[str, Any] | None) -> str | None:
+    """Why an observed object does not have the shape its kind's API gives it (the fields the
+    readiness rules and the functions read), or None. Such an object is never ready."""
+    if not observed:
+        return None
+    for part in ("metadata", "spec", "status"):
+        if part in observed and not isinstance(observed[part], Mapping):
+            return f"{part} is not an object"
+    conditions = _dict(observed.get("status")).get("conditions")
+    if conditions is not None and not (
+        isinstance(conditions, list) and all(isinstance(c, Mapping) for c in conditions)
+    ):
+        return "status.conditions is not a list of conditions"
+    for part, key in COUNTS:
+        value = _dict(observed.get(part)).get(key)
+        if value is not None and count(value) is None:
+            return f"{part}.{key} is not a count from 0 to {MAX_COUNT}"
+    return None
 
 
 def condition(obj: Mapping[str, Any], typ: str) -> str | None:
@@ -126,7 +177,7 @@ applied and observed them; until then they only exist as a request."""
 
 
 def is_ready(observed: Mapping[str, Any] | None, cluster: Cluster = Cluster()) -> bool:
-    if not observed:
+    if not observed or problem(observed):
         return False
     if str(observed.get("apiVersion", "")).startswith(MANAGED_API_GROUPS):
         return ready_condition(observed, cluster)

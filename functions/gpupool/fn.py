@@ -19,19 +19,22 @@ from functions.common import peers
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
+from functions.common.meta import Owner
+from functions.common.names import label_value
 from functions.common.peers import Requirement
 from functions.gpupool import capacity, deviceplugin, metricsagent, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
+    MAX_POOL_NODES,
     MIG_CONFIG_LABEL,
     PLUGIN_CONFIG_LABEL,
     PRODUCT_LABEL,
     Node,
     listed,
     owned,
-    read_nodes,
+    parse_nodes,
 )
-from functions.gpupool.planning import MigPlan, digest, label_value, plan_mig
+from functions.gpupool.planning import MigPlan, digest, plan_mig
 
 NODES = "nodes"
 SERVICES = "inferenceservices"
@@ -53,6 +56,20 @@ def whole_gpus(wired: list[Node]) -> dict[str, str]:
     return dict.fromkeys(capable, wiring.ALL_DISABLED_CONFIG)
 
 
+def node_objects(
+    owner: Owner, wired: list[Node], plugin_key: str, node_config: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The per-Node Objects: the device-plugin config, the MIG config where the pool sets one,
+    and the owner label (which pool configures the node; its metrics agent selects it)."""
+    out = {}
+    for node in wired:
+        labels = {PLUGIN_CONFIG_LABEL: plugin_key, metricsagent.POOL_LABEL: owner.child()}
+        if node.name in node_config:
+            labels[MIG_CONFIG_LABEL] = node_config[node.name]
+        out[f"node-{node.name}"] = wiring.node_labels(owner, node, labels)
+    return out
+
+
 def compose(req: Request[GPUPoolSpec]) -> Composed:
     spec, owner = req.spec, req.owner
     try:
@@ -61,10 +78,16 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         raise ComposeError(str(err)) from err
     pools = peers.gpu_pools(req.required.get(POOLS, []))
     services = peers.inference_services(req.required.get(SERVICES, []))
-    nodes, overlaps = owned(
-        owner.name, req.created, read_nodes(req.required.get(NODES, [])), pools.found
-    )
-    warnings += [*pools.warnings, *services.warnings, *overlaps]
+    matched, unreadable = parse_nodes(req.required.get(NODES, []))
+    if len(matched) > MAX_POOL_NODES:
+        raise ComposeError(
+            f"spec.nodeSelector: matches {len(matched)} Nodes; a GPUPool configures at most "
+            f"{MAX_POOL_NODES} (each is a composed Object, and the response must stay under "
+            "Crossplane's 4 MiB gRPC message limit): split the pool into GPUPools with "
+            "narrower nodeSelectors"
+        )
+    nodes, overlaps = owned(owner.name, req.created, matched, pools.found)
+    warnings += [*unreadable, *pools.warnings, *services.warnings, *overlaps]
     wired = [x for x in nodes if x.wired]
     if len(wired) < len(nodes):
         warnings.append(
@@ -97,12 +120,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     key = label_value(owner.name, digest(plugin))
     status["devicePluginConfig"] = key
     resources["device-plugin-config"] = wiring.device_plugin_config(owner, key, plugin)
-    for node in wired:
-        # The owner label says which pool configures the node; its metrics agent selects it.
-        labels = {PLUGIN_CONFIG_LABEL: key, metricsagent.POOL_LABEL: owner.child()}
-        if node.name in node_config:
-            labels[MIG_CONFIG_LABEL] = node_config[node.name]
-        resources[f"node-{node.name}"] = wiring.node_labels(owner, node, labels)
+    resources.update(node_objects(owner, wired, key, node_config))
     resources.update(metricsagent.resources(owner, spec))
     agent = metricsagent.report(owner, spec, req.observed.get(metricsagent.DAEMONSET))
     if agent.status is not None:

@@ -3,11 +3,13 @@
 import click
 from crossplane.function import cli as sdkcli
 
+from functions.common import serve
 from functions.gpupool.fn import runner
 
 
 @click.command()
 @sdkcli.standard_options
+@serve.options
 def cli(**kwargs: object) -> None:
     """Serve the GPUPool composition function over gRPC."""
-    sdkcli.run(runner(), **kwargs)  # type: ignore[arg-type]
+    serve.run(runner(), **kwargs)  # type: ignore[arg-type]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from functions.common import names
 from functions.common.gpus import GPUModel, model_for_product
 from functions.common.peers import GPUPoolPeer
 
@@ -44,20 +46,64 @@ class Node:
         return self.model is not None and self.gpus is not None
 
 
-def read_nodes(objs: Iterable[dict[str, Any]]) -> list[Node]:
-    """Nodes (as Crossplane sent them) by name."""
-    out = []
+MAX_GPUS_PER_NODE = 64
+"""The most GPUs a node may report (nvidia.com/gpu.count); the largest servers have 8 or 16.
+A larger value is a mislabelled node: planning for it would size layouts by the label."""
+MAX_POOL_NODES = 2000
+"""The most Nodes one GPUPool configures. Each is one composed Object (about 1 KiB in the
+response), and Crossplane receives a function's response over gRPC with a 4 MiB limit; a pool
+of more nodes is split into pools with narrower nodeSelectors."""
+MIG_STATES = frozenset({"pending", "rebooting", "success", "failed"})
+"""Values mig-manager writes to nvidia.com/mig.config.state; any other reads as unknown."""
+
+
+def read_nodes(objs: Iterable[Any]) -> list[Node]:
+    """Nodes (as Crossplane sent them) by name; see parse_nodes for what is left out."""
+    return parse_nodes(objs)[0]
+
+
+def parse_nodes(objs: Iterable[Any]) -> tuple[list[Node], list[str]]:
+    """Nodes by name, and a warning naming each node and label that is not what GPU feature
+    discovery writes. A node without a valid name is left out; a label of the wrong type or an
+    implausible GPU count reads as absent (the node is then not planned or labelled)."""
+    out, warnings = [], []
     for obj in objs:
-        meta = obj.get("metadata", {})
-        labels = meta.get("labels") or {}
+        meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+        meta = meta if isinstance(meta, Mapping) else {}
+        name = meta.get("name")
+        if not names.is_dns_subdomain(name):
+            warnings.append(f"a required Node named {names.shorten(name)!r} is ignored")
+            continue
+        raw = meta.get("labels")
+        raw = raw if isinstance(raw, Mapping) else {}
+        labels = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
         product = labels.get(PRODUCT_LABEL)
-        try:
-            gpus: int | None = int(labels[COUNT_LABEL])
-        except (KeyError, ValueError):
-            gpus = None
+        if PRODUCT_LABEL in raw and not names.is_label_value(product):
+            warnings.append(
+                f"node {name}: label {PRODUCT_LABEL}={names.shorten(raw[PRODUCT_LABEL])!r} is "
+                "not a GPU product name; the node is treated as unlabelled"
+            )
+            product = None
+        gpus = gpu_count(raw.get(COUNT_LABEL))
+        if COUNT_LABEL in raw and gpus is None:
+            warnings.append(
+                f"node {name}: label {COUNT_LABEL}={names.shorten(raw[COUNT_LABEL])!r} is not a "
+                f"GPU count from 1 to {MAX_GPUS_PER_NODE}; the node is treated as unlabelled"
+            )
+        state = labels.get(MIG_STATE_LABEL)
+        if state is not None and state not in MIG_STATES:
+            labels[MIG_STATE_LABEL] = "unknown"
         model = model_for_product(product) if product else None
-        out.append(Node(meta.get("name", ""), model, product, gpus, labels))
-    return sorted(out, key=lambda n: n.name)
+        out.append(Node(str(name), model, product, gpus, labels))
+    return sorted(out, key=lambda n: n.name), warnings
+
+
+def gpu_count(value: Any) -> int | None:
+    """nvidia.com/gpu.count as GPU feature discovery writes it (a decimal integer), else None."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,3}", value):
+        return None
+    count = int(value)
+    return count if 1 <= count <= MAX_GPUS_PER_NODE else None
 
 
 def selects(pool: GPUPoolPeer, node: Node) -> bool:

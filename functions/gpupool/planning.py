@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crossplane.function import resource
-
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import ComposeError
 from functions.common.gpus import GPUModel, models_with_profiles
+from functions.common.names import label_value
 from functions.gpupool import mig
 from functions.gpupool.nodes import Node, listed
 
@@ -27,12 +26,6 @@ def digest(obj: Any) -> str:
     the label changes and mig-manager / the device plugin's config-manager act on it (neither
     watches ConfigMap content)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:6]
-
-
-def label_value(*parts: str) -> str:
-    """`a-b` as a label value (at most 63 characters; longer ones end in a hash)."""
-    joined = "-".join(parts)
-    return joined if len(joined) <= 63 else resource.child_name(*parts)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from crossplane.function import resource
 
+from functions.common import names
 from functions.common.meta import Owner
 from functions.common.peers import GPUPoolPeer
 from functions.gpupool.nodes import MIG_CONFIG_LABEL, MIG_STATE_LABEL, Node
@@ -64,6 +65,11 @@ def provider_object(
     }
 
 
+def object_name(owner: Owner, suffix: str) -> str:
+    """A cluster-scoped Object's name: `<pool>-<suffix>`, hashed only beyond 253 characters."""
+    return names.derived(owner.name, suffix, limit=names.MAX_SUBDOMAIN, dns_1035=False)
+
+
 def shared_config_map(
     owner: Owner, name: str, configmap: str, data: dict[str, str]
 ) -> dict[str, Any]:
@@ -82,7 +88,9 @@ def device_plugin_config(owner: Owner, key: str, plugin: dict[str, Any]) -> dict
     """The pool's device-plugin config as key `key` of the shared ConfigMap."""
     return shared_config_map(
         owner,
-        f"{owner.name}-device-plugin-config",
+        names.derived(
+            owner.name, "device-plugin-config", limit=names.MAX_SUBDOMAIN, dns_1035=False
+        ),
         SHARED_DEVICE_PLUGIN_CONFIGMAP,
         {key: to_yaml(plugin)},
     )
@@ -112,10 +120,16 @@ def mig_parted_config(
     document = {"version": "v1", "mig-configs": {**ALL_DISABLED, **dict(sorted(merged.items()))}}
     return shared_config_map(
         owner,
-        f"{owner.name}-mig-parted-config",
+        object_name(owner, "mig-parted-config"),
         SHARED_MIG_PARTED_CONFIGMAP,
         {"config.yaml": to_yaml(document)},
     )
+
+
+def node_object_name(pool: str, node: str) -> str:
+    """The name of the Object that labels `node` (always hashed: node names are long)."""
+    name = resource.child_name(pool, node)
+    return name if names.is_dns_subdomain(name) else names.derived(f"{pool}-{node}", dns_1035=False)
 
 
 def node_labels(owner: Owner, node: Node, labels: dict[str, str]) -> dict[str, Any]:
@@ -136,7 +150,7 @@ def node_labels(owner: Owner, node: Node, labels: dict[str, str]) -> dict[str, A
     # Observe + Update only: never create a Node, never delete one.
     return provider_object(
         owner,
-        resource.child_name(owner.name, node.name),
+        node_object_name(owner.name, node.name),
         manifest,
         ["Observe", "Update"],
         readiness,

@@ -10,12 +10,14 @@ adds; DCGM series (dcgm-exporter's pod mapping) by namespace and pod name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from functions.common.api.inferenceservice import Autoscaling
 from functions.common.meta import Owner
 from functions.common.quantity import duration_seconds
+from functions.common.readiness import replica_count
 from functions.inferenceservice.backends.base import EngineMetrics
 from functions.inferenceservice.monitoring import SERVICE_LABEL
 from functions.inferenceservice.placement import Placement
@@ -176,7 +178,9 @@ def horizontal_pod_autoscaler(
     }
 
 
-def replicas(spec_replicas: int, spec: Autoscaling | None, observed: dict[str, Any]) -> int:
+def replicas(
+    spec_replicas: int, spec: Autoscaling | None, observed: Mapping[str, Any] | None
+) -> int:
     """Replicas the function writes into the Deployment.
 
     With an autoscaler, the autoscaler owns the count: the function echoes what it observes so
@@ -184,7 +188,7 @@ def replicas(spec_replicas: int, spec: Autoscaling | None, observed: dict[str, A
     """
     if spec is None or not spec.enabled:
         return spec_replicas
-    current = observed.get("spec", {}).get("replicas")
+    current = replica_count(observed, "spec", "replicas")
     if current is not None:
-        return int(current)
+        return current
     return min(max(spec_replicas, spec.minReplicas, 1 if spec.minReplicas else 0), spec.maxReplicas)

@@ -10,7 +10,7 @@ from functions.common import peers
 from functions.common.api.inferenceservice import InferenceServiceSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
-from functions.common.readiness import Cluster, is_ready, storage_classes
+from functions.common.readiness import Cluster, is_ready, replica_count, storage_classes
 from functions.inferenceservice import (
     autoscaling,
     modelstore,
@@ -155,10 +155,8 @@ def backend_ready(
         )
     if observed is None:
         return resource.Condition("BackendReady", "False", "Creating", "Deployment not created yet")
-    status = observed.get("status", {})
-    # Struct numbers arrive as floats.
-    want = int(observed.get("spec", {}).get("replicas", 0))
-    available = int(status.get("availableReplicas", 0))
+    want = replica_count(observed, "spec", "replicas") or 0
+    available = replica_count(observed, "status", "availableReplicas") or 0
     message = f"{available}/{want} replicas available"
     if is_ready(observed):
         return resource.Condition("BackendReady", "True", "Available", message)
@@ -258,8 +256,8 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         "gpusPerReplica": placement.devices,
         "pool": binding.pool if binding else None,
         "tokenCache": bound.name if bound else None,
-        "desiredReplicas": observed.get("spec", {}).get("replicas"),
-        "readyReplicas": observed.get("status", {}).get("availableReplicas", 0),
+        "desiredReplicas": replica_count(observed, "spec", "replicas"),
+        "readyReplicas": replica_count(observed, "status", "availableReplicas") or 0,
         "routing": routed.status,
     }
     warnings = [

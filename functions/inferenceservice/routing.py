@@ -8,6 +8,7 @@ Gateway, which the function reads (required resource) to report the endpoint thr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ GATEWAYS = "gateway"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 POOL_API = "inference.networking.k8s.io/v1"
 ENGINE_TYPE_LABEL = "inference.networking.k8s.io/engine-type"
+# A Gateway address (gateway-api AddressType: IPAddress or Hostname), as it may go into a URL.
+HOST = re.compile(r"[A-Za-z0-9][-A-Za-z0-9.:]{0,252}")
 ROUTE_TIMEOUT = "300s"  # a long generation must not be cut at the gateway's default 15s
 # Engines whose metrics the picker's scorers read on the serving port (its `vllm` mapping).
 PICKER_ENGINES = frozenset({"vllm"})
@@ -105,27 +108,43 @@ def http_route(owner: Owner, spec: InferenceServiceSpec, backend: dict[str, Any]
     }
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def gateway_endpoint(gateway: Mapping[str, Any], section: str | None, path: str) -> str | None:
     """The URL of the Gateway's listener (the named one, else the first HTTP(S) one) at its
-    first reported address; None until the Gateway reports an address."""
-    status = gateway.get("status") or {}
-    addresses = [a.get("value") for a in status.get("addresses") or [] if isinstance(a, dict)]
+    first reported address; None until the Gateway reports an address. Fields of another shape
+    than the Gateway API's (an address that is not a host name or IP, a port outside 1-65535)
+    read as not reported."""
+    addresses = [
+        a.get("value")
+        for a in _list(_mapping(gateway.get("status")).get("addresses"))
+        if isinstance(a, Mapping)
+    ]
     listeners = [
         item
-        for item in (gateway.get("spec") or {}).get("listeners") or []
-        if isinstance(item, dict)
+        for item in _list(_mapping(gateway.get("spec")).get("listeners"))
+        if isinstance(item, Mapping)
         and item.get("protocol") in ("HTTP", "HTTPS")
         and (section is None or item.get("name") == section)
     ]
-    if not addresses or not addresses[0] or not listeners:
+    if not addresses or not listeners:
         return None
-    listener = listeners[0]
+    host, listener = addresses[0], listeners[0]
+    port = listener.get("port")
+    if not (isinstance(host, str) and HOST.fullmatch(host)) or not (
+        isinstance(port, int | float) and not isinstance(port, bool) and port in range(1, 65536)
+    ):
+        return None
     scheme = "https" if listener["protocol"] == "HTTPS" else "http"
-    host = str(addresses[0])
     host = f"[{host}]" if ":" in host else host
-    port = int(listener.get("port") or 0)
     default = 443 if scheme == "https" else 80
-    return f"{scheme}://{host}{'' if port in (0, default) else f':{port}'}{path}"
+    return f"{scheme}://{host}{'' if port == default else f':{int(port)}'}{path}"
 
 
 def plan(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from functions.common.quantity import DURATION_RANGE_MESSAGE, QUANTITY_RANGE_MESSAGE
 from tests.fnharness import example, run, with_spec
 from tests.toolchain import ROOT, Tools
 
@@ -135,6 +136,35 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         },
         "set either hostPath or storageClassName, not both",
     ),
+    # nodeSelector keys Kubernetes would refuse in the node requirement's label selector.
+    *(
+        ("h100-exclusive-pool.yaml", {"nodeSelector": {key: "x"}}, "nodeSelector keys must be")
+        for key in ("a b", "x/y/z", "/a", "a/", "-a", "A.b/c", "a" * 254 + "/b", "a" * 64)
+    ),
+    # Durations beyond what the consumer takes: the HPA's window, Go's int64 nanoseconds.
+    (
+        "llama-8b-prefix-aware.yaml",
+        {"autoscaling.scaleDownStabilization": "61m"},
+        "scaleDownStabilization must be at most 1h",
+    ),
+    (
+        "session-cache-lfu.yaml",
+        {"tiers": [{"name": "a", "type": "redis", "size": "1Gi", "ttl": "2562048h"}]},
+        DURATION_RANGE_MESSAGE,
+    ),
+    # Sizes the grammar allows but no engine could use, or beyond int64 once in bytes.
+    *(
+        (
+            "session-cache-lfu.yaml",
+            {"tiers": [{"name": "a", "type": "redis", "size": size}]},
+            QUANTITY_RANGE_MESSAGE,
+        )
+        for size in ("1e400", "8Ei", "1e19", "2Pi", 2**60)
+    ),
+    ("llama-70b.yaml", {"resources.memory": "1e308"}, QUANTITY_RANGE_MESSAGE),
+    ("llama-70b.yaml", {"resources.cpu": "-1"}, QUANTITY_RANGE_MESSAGE),
+    ("llama-70b.yaml", {"cache.prefixCacheSize": "9Ei"}, QUANTITY_RANGE_MESSAGE),
+    ("llama-70b.yaml", {"model.storage.size": "1E20"}, QUANTITY_RANGE_MESSAGE),
 ]
 
 

@@ -311,13 +311,17 @@ def test_backend_ready_condition_says_what_it_waits_for(
     assert (cond.status, cond.reason) == (want, reason)
 
 
-def test_dots_in_names_are_escaped_for_the_promql_regex() -> None:
+def test_a_dotted_claim_name_gives_the_promql_pod_regex_of_its_derived_deployment_name() -> None:
     doc = {
         **scaled(metrics=[{"type": "gpu-utilization", "target": 80}]),
         "metadata": {"name": "llama.v2", "namespace": "team-a"},
     }
+    res = run(doc)
+    deployment = res.resources["deployment"]["metadata"]["name"]
     query = trigger(doc, "gpu-utilization")["metadata"]["query"]
-    assert 'pod=~"llama\\\\.v2-[a-z0-9]+-[a-z0-9]+"' in query
+    # Dots are not allowed in Service names, so children of `llama.v2` are `llama-v2-<hash>`.
+    assert deployment == child_name("llama.v2") == "llama-v2-dbafeb21"
+    assert f'pod=~"{deployment}-[a-z0-9]+-[a-z0-9]+"' in query
 
 
 def pool(name: str, sharing: dict[str, Any], **extra: Any) -> dict[str, Any]:

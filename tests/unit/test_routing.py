@@ -249,3 +249,43 @@ def test_the_endpoint_through_a_gateway(
         "status": {"addresses": [{"value": a} for a in addresses]},
     }
     assert gateway_endpoint(gateway, section, "/v1") == url
+
+
+@pytest.mark.parametrize(
+    "gateway",
+    [
+        {"spec": "x", "status": {"addresses": [{"value": "10.0.0.20"}]}},
+        {"spec": {"listeners": [{"protocol": "HTTP", "port": 80}]}, "status": []},
+        {"spec": {"listeners": "x"}, "status": {"addresses": "x"}},
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": 0}]},
+            "status": {"addresses": [{"value": "gw"}]},
+        },
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": 70000}]},
+            "status": {"addresses": [{"value": "gw"}]},
+        },
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": "80"}]},
+            "status": {"addresses": [{"value": "gw"}]},
+        },
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": 1e400}]},
+            "status": {"addresses": [{"value": "gw"}]},
+        },
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": 80}]},
+            "status": {"addresses": [{"value": "a/b c"}]},
+        },
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": 80}]},
+            "status": {"addresses": [{"value": 5}]},
+        },
+        {
+            "spec": {"listeners": [{"protocol": "HTTP", "port": 80}]},
+            "status": {"addresses": [{"value": "x" * 300}]},
+        },
+    ],
+)
+def test_a_gateway_of_unexpected_shape_has_no_endpoint_yet(gateway: dict[str, Any]) -> None:
+    assert gateway_endpoint(gateway, None, "/v1") is None

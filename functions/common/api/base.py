@@ -86,12 +86,13 @@ def format_validation_error(
 ) -> str:
     """One clause per problem: `spec.gpu.sharing: Input should be 'exclusive', 'mig', ...`.
 
-    Built from pydantic's messages only (never the offending input's repr), so the same input
-    gives the same text in every process.
+    Built from pydantic's messages only (never the offending input's repr), sorted and without
+    repeats (pydantic reports a map's entries in the order the map arrived, which is protobuf's
+    and differs between processes), so the same input gives the same text in every process.
     """
     lines = []
     for problem in err.errors(include_url=False, include_input=False):
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"])
         msg = problem["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {msg}")
-    return heading + "; ".join(lines)
+    return heading + "; ".join(sorted(set(lines)))

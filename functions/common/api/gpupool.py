@@ -9,6 +9,7 @@ from pydantic import Field
 from functions.common.api.base import DNS_SUBDOMAIN, Rule, SpecModel
 from functions.common.api.inferenceservice import SIDECAR_IMAGE
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES
+from functions.common.names import LABEL_KEY, LABEL_VALUE, MAX_LABEL, MAX_SUBDOMAIN, is_label_key
 
 SharingMode = Literal["exclusive", "mig", "mps", "timeslice"]
 Leftover = Literal["whole", "balanced", "fill"]
@@ -79,8 +80,18 @@ class MetricsAgent(SpecModel):
     agents get it (the operator creates `nvidia`); empty: the node's default runtime."""
 
 
+# Label keys and values as Kubernetes allows them in a label selector (names.py): the values by
+# pattern, the keys (a map's keys have no schema of their own) by CEL, with the prefix's length
+# checked apart because RE2 cannot bound it inside the structure.
+LABEL_KEY_CEL = (
+    f"self.nodeSelector.all(k, k.matches('{LABEL_KEY}') && "
+    f"(!k.contains('/') || k.matches('^[^/]{{1,{MAX_SUBDOMAIN}}}/')))"
+)
+SelectorValue = Annotated[str, Field(pattern=LABEL_VALUE, max_length=MAX_LABEL)]
+
+
 class GPUPoolSpec(SpecModel):
-    nodeSelector: Annotated[dict[str, str], Field(min_length=1, max_length=16)]
+    nodeSelector: Annotated[dict[str, SelectorValue], Field(min_length=1, max_length=16)]
     """Labels that select the pool's GPU nodes."""
     sharing: Sharing = Field(default_factory=Sharing)
     """How GPUs on these nodes are shared."""
@@ -90,6 +101,13 @@ class GPUPoolSpec(SpecModel):
     """The node metrics agent: one per node of the pool (docs/gpupool.md#metrics-agent)."""
 
     rules = (
+        Rule(
+            LABEL_KEY_CEL,
+            "nodeSelector keys must be Kubernetes label keys: an optional DNS subdomain prefix "
+            "and '/', then at most 63 characters [A-Za-z0-9-_.] beginning and ending "
+            "alphanumeric",
+            lambda s: all(is_label_key(k) for k in s.nodeSelector),
+        ),
         Rule(
             "self.sharing.mode != 'exclusive' || !self.oversubscription.enabled",
             "oversubscription needs sharing.mode mig, mps or timeslice",

@@ -15,7 +15,7 @@ from functions.common.api.base import (
     SpecModel,
 )
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES, GPU_TYPES
-from functions.common.quantity import Duration, Quantity
+from functions.common.quantity import Duration, Quantity, duration_seconds
 
 Backend = Literal["vllm", "triton", "tensorrt-llm"]
 Sharing = Literal["exclusive", "mig", "mps", "timeslice"]
@@ -97,6 +97,9 @@ class AutoscalingMetric(SpecModel):
     """Target value per replica, in the metric's unit."""
 
 
+MAX_STABILIZATION = "1h"  # HPA behavior stabilizationWindowSeconds: 0 to 3600
+
+
 class Autoscaling(SpecModel):
     enabled: bool = True
     """Scale replicas between minReplicas and maxReplicas on the metrics below."""
@@ -123,6 +126,12 @@ class Autoscaling(SpecModel):
     """Signals to scale on; the largest desired replica count wins."""
 
     rules = (
+        Rule(
+            f"duration(self.scaleDownStabilization) <= duration('{MAX_STABILIZATION}')",
+            f"scaleDownStabilization must be at most {MAX_STABILIZATION} (the autoscaling/v2 "
+            "limit on stabilizationWindowSeconds, 3600)",
+            lambda s: duration_seconds(s.scaleDownStabilization) <= 3600,
+        ),
         Rule(
             "self.minReplicas <= self.maxReplicas",
             "minReplicas must be less than or equal to maxReplicas",

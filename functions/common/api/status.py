@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from functions.common.api.base import SpecModel
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(value: int) -> int:
+    if not INT64[0] <= value <= INT64[1]:
+        raise ValueError("must fit in int64 (the API server's integers)")
+    return value
+
+
+Int64 = Annotated[int, AfterValidator(_int64)]
+"""An integer the API server can store (its schema type `integer` is int64)."""
+Replicas = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""A replica count (int32 in the Deployment API)."""
 
 
 class RoutingStatus(SpecModel):
@@ -33,15 +49,15 @@ class InferenceServiceStatus(SpecModel):
     """Serving engine in use."""
     gpuResource: str | None = None
     """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb."""
-    gpusPerReplica: int | None = None
+    gpusPerReplica: Annotated[int | None, Field(ge=1, le=16)] = None
     """Devices of gpuResource each replica requests."""
     pool: str | None = None
     """GPUPool the replicas are placed on."""
     tokenCache: str | None = None
     """TokenCache whose tiers the engine uses."""
-    desiredReplicas: int | None = None
+    desiredReplicas: Replicas | None = None
     """Replicas the backend Deployment wants (set by the autoscaler when there is one)."""
-    readyReplicas: int | None = None
+    readyReplicas: Replicas | None = None
     """Replicas of the backend Deployment that are available."""
     routing: RoutingStatus | None = None
     """How requests reach the replicas (spec.routing)."""
@@ -50,27 +66,27 @@ class InferenceServiceStatus(SpecModel):
 
 
 class ResourceCapacity(SpecModel):
-    physical: int = 0
+    physical: Int64 = 0
     """Devices behind the resource on the pool's nodes (GPUs or MIG instances)."""
-    schedulable: int = 0
+    schedulable: Int64 = 0
     """What the device plugin advertises: physical devices times time-slicing/MPS replicas."""
-    requested: int = 0
+    requested: Int64 = 0
     """Replicas x devices per replica of InferenceServices bound to the pool (status.pool, else
     spec.gpu.poolRef)."""
-    available: int = 0
+    available: Int64 = 0
     """schedulable - requested; negative when the pool is overcommitted."""
 
 
 class MigPlanStatus(SpecModel):
     configName: str | None = None
     """mig-parted configuration the pool's nodes of this model select (nvidia.com/mig.config)."""
-    gpusUsed: int | None = None
+    gpusUsed: Int64 | None = None
     """GPUs per node the requested MIG instances occupy."""
     optimal: bool | None = None
     """Whether gpusUsed is proven minimal (exact search finished or the lower bound was met)."""
-    nodes: int | None = None
+    nodes: Int64 | None = None
     """Nodes of the pool with this GPU model."""
-    gpusPerNode: int | None = None
+    gpusPerNode: Int64 | None = None
     """GPUs per node (largest nvidia.com/gpu.count among those nodes)."""
 
 
@@ -99,13 +115,13 @@ class GPUPoolStatus(SpecModel):
     """Shared device-plugin ConfigMap (gpu-operator) for ClusterPolicy devicePlugin.config.name."""
     devicePluginConfig: str | None = None
     """Device-plugin configuration key nodes select (nvidia.com/device-plugin.config)."""
-    resources: dict[str, int] = Field(default_factory=dict)
+    resources: dict[str, Int64] = Field(default_factory=dict)
     """Schedulable devices per extended resource name on the pool's largest node."""
-    nodes: int | None = None
+    nodes: Int64 | None = None
     """Nodes matching spec.nodeSelector."""
     gpuProducts: list[str] = Field(default_factory=list)
     """GPU products (nvidia.com/gpu.product, without -SHARED/-MIG- suffixes) of those nodes."""
-    nodeStates: dict[str, int] = Field(default_factory=dict)
+    nodeStates: dict[str, Int64] = Field(default_factory=dict)
     """Nodes per nvidia.com/mig.config.state (pending, rebooting, success, failed, unknown)."""
     capacity: dict[str, ResourceCapacity] = Field(default_factory=dict)
     """Pool-wide capacity per advertised extended resource name."""
@@ -120,7 +136,7 @@ class TierStatus(SpecModel):
     """Tier name from the spec."""
     type: str
     """prefix, local or redis."""
-    capacityBytes: int
+    capacityBytes: Int64
     """Bytes the tier holds: per GPU for prefix, per engine replica for local (LMCache's disk
     limit, 90% of the volume), in total for redis (maxmemory)."""
     ttlEnforced: bool | None = None
@@ -136,13 +152,13 @@ class TierStatus(SpecModel):
 
 
 class CacheCapacity(SpecModel):
-    gpuBytesPerGPU: int | None = None
+    gpuBytesPerGPU: Int64 | None = None
     """GPU prefix-cache budget each GPU of a bound engine applies."""
-    hostMemoryBytesPerGPU: int | None = None
+    hostMemoryBytesPerGPU: Int64 | None = None
     """Pinned host RAM LMCache allocates per GPU rank of a bound engine (buffer and hot cache)."""
-    diskBytesPerReplica: int | None = None
+    diskBytesPerReplica: Int64 | None = None
     """Local disk LMCache may fill per engine replica."""
-    redisBytes: int | None = None
+    redisBytes: Int64 | None = None
     """Redis maxmemory, shared by every bound engine."""
 
 
@@ -163,7 +179,7 @@ class TokenCacheStatus(SpecModel):
     so that a changed configuration rolls them."""
     capacity: CacheCapacity | None = None
     """Capacity per medium, each in the scope its name says."""
-    prefixCacheBytes: int | None = None
+    prefixCacheBytes: Int64 | None = None
     """GPU prefix-cache budget InferenceServices bound to this cache apply."""
     warmupJob: str | None = None
     """Job that sends the common prefixes to the ready bound InferenceServices."""

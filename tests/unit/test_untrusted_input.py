@@ -1,0 +1,170 @@
+"""What a function reads besides its spec (Nodes, peer composites, observed resources) is
+validated where it enters: an implausible value is a warning naming it, never a crash, never a
+number or a layout sized by a label (issue 14's examples, one row each)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from functions.common.composer import Composed, CompositionFunction, Request
+from functions.common.kinds import GPU_POOL
+from tests.fnharness import ROOT, example, run
+
+INT64_MAX = 2**63 - 1
+COUNT = "nvidia.com/gpu.count"
+PRODUCT = "nvidia.com/gpu.product"
+
+
+def required(file: str) -> list[dict[str, Any]]:
+    text = Path(ROOT / "examples" / "required" / file).read_text()
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def nodes(file: str) -> list[dict[str, Any]]:
+    return [d for d in required(file) if d["kind"] == "Node"]
+
+
+def numbers(value: Any) -> list[float]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in numbers(v)]
+    return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
+
+
+@pytest.mark.parametrize("pool", ["h100-mig-balanced-pool.yaml", "h100-exclusive-pool.yaml"])
+@pytest.mark.parametrize(
+    "value",
+    ["999999999", "1000000", "9223372036854775807", "-3", "1e3", "0", "65", "", " 8", 8, None],
+)
+def test_an_implausible_gpu_count_is_a_warning_naming_node_and_label(pool: str, value: Any) -> None:
+    found = nodes(pool)
+    found[0]["metadata"]["labels"][COUNT] = value
+    name = found[0]["metadata"]["name"]
+    res = run(example(pool), required={"nodes": found})
+    assert res.fatal == []
+    assert any(w.startswith(f"node {name}: label {COUNT}=") for w in res.warnings)
+    # The node is not planned for or labelled; the others are.
+    assert f"node-{name}" not in res.resources
+    assert f"node-{found[1]['metadata']['name']}" in res.resources
+    assert max(numbers(res.status)) <= 64 * 8
+
+
+@pytest.mark.parametrize("value", [5, "NVIDIA H100", "x" * 64, "-H100"])
+def test_a_product_label_that_is_not_a_label_value_is_a_warning(value: Any) -> None:
+    found = nodes("h100-exclusive-pool.yaml")
+    found[0]["metadata"]["labels"][PRODUCT] = value
+    name = found[0]["metadata"]["name"]
+    res = run(example("h100-exclusive-pool.yaml"), required={"nodes": found})
+    assert res.fatal == []
+    assert any(w.startswith(f"node {name}: label {PRODUCT}=") for w in res.warnings)
+    assert f"node-{name}" not in res.resources
+
+
+def test_a_mig_state_mig_manager_never_writes_counts_as_unknown() -> None:
+    found = nodes("h100-mig-balanced-pool.yaml")
+    for node in found:
+        node["metadata"]["labels"]["nvidia.com/mig.config.state"] = "x" * 60
+    res = run(example("h100-mig-balanced-pool.yaml"), required={"nodes": found})
+    assert res.status["nodeStates"] == {"unknown": len(found)}
+
+
+def many_nodes(count: int) -> list[dict[str, Any]]:
+    labels = nodes("h100-exclusive-pool.yaml")[0]["metadata"]["labels"]
+    return [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"n{i:05d}", "labels": labels}}
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(("count", "fatal"), [(2000, False), (2001, True)])
+def test_a_pool_above_the_ceiling_is_fatal_naming_it_and_the_remedy(
+    count: int, fatal: bool
+) -> None:
+    res = run(example("h100-exclusive-pool.yaml"), required={"nodes": many_nodes(count)})
+    if fatal:
+        (message,) = res.fatal
+        assert message.startswith(f"spec.nodeSelector: matches {count} Nodes")
+        assert "at most 2000" in message
+        assert "split the pool" in message
+        assert res.resources == {}
+    else:
+        assert res.fatal == []
+        assert len(res.raw.SerializeToString()) < 4 * 2**20  # Crossplane's gRPC limit
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"name": 5}, {}, {"name": "Pool_A"}, {"name": "a" * 254}, "not an object"],
+)
+def test_a_peer_without_a_valid_name_is_skipped_with_a_warning(metadata: Any) -> None:
+    pool = {**copy.deepcopy(example("h100-exclusive-pool.yaml")), "metadata": metadata}
+    service = example("llama-8b-h100-exclusive.yaml")
+    res = run(
+        {**service, "metadata": {"name": "svc", "namespace": "default"}},
+        required={"gpupools": [pool]},
+    )
+    assert any("a required GPUPool named" in w and "is ignored" in w for w in res.warnings) or (
+        res.fatal and "pools: none" in res.fatal[0]
+    )
+    assert not any("GPUPool 5" in m for m in [*res.fatal, *res.warnings])
+
+
+@pytest.mark.parametrize(
+    ("deployment", "why"),
+    [
+        ({"status": "x"}, "status is not an object"),
+        ({"spec": []}, "spec is not an object"),
+        ({"status": {"conditions": "x"}}, "status.conditions is not a list of conditions"),
+        ({"status": {"conditions": ["x"]}}, "status.conditions is not a list of conditions"),
+        ({"spec": {"replicas": "2"}}, "spec.replicas is not a count"),
+        ({"status": {"availableReplicas": 1e300}}, "status.availableReplicas is not a count"),
+        ({"status": {"availableReplicas": 1.5}}, "status.availableReplicas is not a count"),
+        ({"metadata": {"generation": -1}}, "metadata.generation is not a count"),
+    ],
+)
+def test_an_observed_resource_of_unexpected_shape_is_not_ready_with_the_reason(
+    deployment: dict[str, Any], why: str
+) -> None:
+    observed = {"apiVersion": "apps/v1", "kind": "Deployment", **deployment}
+    res = run(
+        example("llama-8b-h100-exclusive.yaml"),
+        observed={"deployment": observed},
+        required={"gpupools": [example("h100-exclusive-pool.yaml")]},
+    )
+    assert res.fatal == []
+    assert res.ready["deployment"] is False
+    reason = f"observed Deployment 'deployment' is treated as not ready: {why}"
+    assert any(w.startswith(reason) for w in res.warnings)
+    assert 0 <= res.status["readyReplicas"] <= 2**31
+
+
+@pytest.mark.parametrize(("size", "fatal"), [(3 * 2**20, False), (5 * 2**20, True)])
+def test_a_response_over_the_grpc_limit_is_a_fatal_naming_the_limit(size: int, fatal: bool) -> None:
+    def compose(_: Request[Any]) -> Composed:
+        data = {"data": "x" * size}
+        return Composed(resources={"big": {"apiVersion": "v1", "kind": "ConfigMap", **data}})
+
+    fn = CompositionFunction(GPU_POOL, compose)
+    pool = {"kind": "GPUPool", "metadata": {"name": "p"}, "spec": {"nodeSelector": {"a": "b"}}}
+    rsp = fn.run(
+        fnv1.RunFunctionRequest(
+            observed=fnv1.State(composite=fnv1.Resource(resource=resource.dict_to_struct(pool)))
+        )
+    )
+    fatals = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
+    if fatal:
+        (message,) = fatals
+        assert "more than the 4194304 bytes (4 MiB) Crossplane accepts" in message
+        assert "split this GPUPool" in message
+        assert not rsp.desired.resources
+    else:
+        assert fatals == []
+        assert rsp.ByteSize() < 4 * 2**20
