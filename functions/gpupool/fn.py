@@ -20,7 +20,7 @@ from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, wiring
+from functions.gpupool import capacity, deviceplugin, dra, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
     MIG_CONFIG_LABEL,
@@ -53,8 +53,20 @@ def whole_gpus(wired: list[Node]) -> dict[str, str]:
     return dict.fromkeys(capable, wiring.ALL_DISABLED_CONFIG)
 
 
+def compose_dra(req: Request[GPUPoolSpec]) -> Composed:
+    """allocation dra: nothing for the GPU Operator to read; status and warnings only."""
+    spec = req.spec
+    nodes = read_nodes(req.required[NODES]) if NODES in req.required else None
+    pools = peers.gpu_pools(req.required.get(POOLS, []))
+    services = peers.inference_services(req.required.get(SERVICES, []))
+    warnings = [*pools.warnings, *services.warnings, *dra.warnings(spec, nodes)]
+    return Composed({}, dra.status(spec, nodes), warnings, [], requirements(req))
+
+
 def compose(req: Request[GPUPoolSpec]) -> Composed:
     spec, owner = req.spec, req.owner
+    if spec.allocation == "dra":
+        return compose_dra(req)
     try:
         shares, warnings = deviceplugin.replicas(spec)
     except ValueError as err:

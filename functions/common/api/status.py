@@ -77,6 +77,10 @@ class MigPlanStatus(SpecModel):
 class GPUPoolStatus(SpecModel):
     mode: str | None = None
     """Sharing mode in force."""
+    allocation: str | None = None
+    """dra when the pool's GPUs are claimed through the NVIDIA DRA driver (else unset)."""
+    deviceClasses: list[str] = Field(default_factory=list)
+    """DeviceClasses of the DRA driver that the pool's services claim from (allocation dra)."""
     migConfigMap: str | None = None
     """Shared mig-parted ConfigMap (gpu-operator) for ClusterPolicy migManager.config.name."""
     migPartedConfigs: str | None = None
