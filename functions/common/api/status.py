@@ -32,7 +32,8 @@ class InferenceServiceStatus(SpecModel):
     backend: str | None = None
     """Serving engine in use."""
     gpuResource: str | None = None
-    """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb."""
+    """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb; with a DRA pool
+    the DeviceClass its claim names (gpu.nvidia.com, mig.nvidia.com)."""
     gpusPerReplica: int | None = None
     """Devices of gpuResource each replica requests."""
     pool: str | None = None
