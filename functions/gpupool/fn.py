@@ -57,10 +57,12 @@ def compose_dra(req: Request[GPUPoolSpec]) -> Composed:
     """allocation dra: nothing for the GPU Operator to read; status and warnings only."""
     spec = req.spec
     nodes = read_nodes(req.required[NODES]) if NODES in req.required else None
+    slices = req.required.get(dra.SLICES)
     pools = peers.gpu_pools(req.required.get(POOLS, []))
     services = peers.inference_services(req.required.get(SERVICES, []))
-    warnings = [*pools.warnings, *services.warnings, *dra.warnings(spec, nodes)]
-    return Composed({}, dra.status(spec, nodes), warnings, [], requirements(req))
+    status, found, conditions = dra.report(req.owner.name, spec, nodes, slices, services.found)
+    warnings = [*pools.warnings, *services.warnings, *found]
+    return Composed({}, status, warnings, conditions, [*requirements(req), dra.REQUIREMENT])
 
 
 def compose(req: Request[GPUPoolSpec]) -> Composed:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from functions.common import peers
 from functions.common.api.inferenceservice import GPU
@@ -319,3 +320,124 @@ def test_each_dra_example_binds_its_pool_and_claims_its_device_class(name: str) 
     assert claim["kind"] == claim_kind
     container = out.resources["deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert f"--tensor-parallel-size={tp}" in container["args"]
+
+
+def slice_of(
+    node: str, devices: list[tuple[str, str | None]], generation: int = 1
+) -> dict[str, Any]:
+    """A ResourceSlice as the driver publishes it: (type, MIG profile) per device."""
+    out = []
+    for i, (kind, profile) in enumerate(devices):
+        attributes: dict[str, Any] = {"type": {"string": kind}}
+        if profile:
+            attributes["profile"] = {"string": profile}
+        out.append({"name": f"dev-{i}", "attributes": attributes})
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node}-{generation}"},
+        "spec": {
+            "driver": "gpu.nvidia.com",
+            "nodeName": node,
+            "pool": {"name": node, "generation": generation, "resourceSliceCount": 1},
+            "devices": out,
+        },
+    }
+
+
+def h100_node(name: str) -> dict[str, Any]:
+    labels = {"gpu-type": "nvidia-h100-dra", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
+
+
+def bound_service(name: str, gpu: dict[str, Any], resource: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "inference.ai/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"model": {"name": "org/model"}, "replicas": replicas, "gpu": gpu},
+        "status": {"pool": "h100-exclusive-dra", "gpuResource": resource, "gpusPerReplica": 1},
+    }
+
+
+GPU4 = [("gpu", None)] * 4
+MIG2 = [("mig", "3g.40gb")] * 2
+
+
+@pytest.mark.parametrize(
+    ("slices", "services", "capacity"),
+    [
+        # Whole GPUs and static MIG devices, as announced on the pool's node; another node's
+        # slice and another driver's are not the pool's.
+        (
+            [
+                slice_of("n0", GPU4 + MIG2),
+                slice_of("other", GPU4),
+                {**slice_of("n0", GPU4), "spec": {**slice_of("n0", GPU4)["spec"], "driver": "x"}},
+            ],
+            [],
+            # An exclusive pool offers the whole GPUs; the node's MIG devices are not its own.
+            {"gpu.nvidia.com": {"physical": 4, "schedulable": 4, "requested": 0, "available": 4}},
+        ),
+        # Only the newest generation of a pool counts.
+        (
+            [slice_of("n0", GPU4, generation=1), slice_of("n0", GPU4[:2], generation=2)],
+            [],
+            {"gpu.nvidia.com": {"physical": 2, "schedulable": 2, "requested": 0, "available": 2}},
+        ),
+        # Templates: replicas x devices; a shared claim: its devices once for all replicas.
+        (
+            [slice_of("n0", GPU4)],
+            [
+                bound_service("a", {"type": "nvidia-h100"}, "gpu.nvidia.com", 3),
+                bound_service("b", {"type": "nvidia-h100", "sharing": "mps"}, "gpu.nvidia.com", 5),
+            ],
+            {"gpu.nvidia.com": {"physical": 4, "schedulable": 4, "requested": 4, "available": 0}},
+        ),
+        # More claimed than announced: negative available.
+        (
+            [slice_of("n0", GPU4[:1])],
+            [bound_service("a", {"type": "nvidia-h100"}, "gpu.nvidia.com", 2)],
+            {"gpu.nvidia.com": {"physical": 1, "schedulable": 1, "requested": 2, "available": -1}},
+        ),
+    ],
+    ids=["announced", "newest-generation", "claimed", "overcommitted"],
+)
+def test_a_dra_pool_counts_capacity_from_its_nodes_resource_slices(
+    slices: list[dict[str, Any]], services: list[dict[str, Any]], capacity: dict[str, Any]
+) -> None:
+    res = run(
+        example("h100-exclusive-dra-pool.yaml"),
+        required={
+            "nodes": [h100_node("n0")],
+            "resourceslices": slices,
+            "inferenceservices": services,
+        },
+        capabilities=(fnv1.CAPABILITY_CONDITIONS,),
+    )
+    assert not res.fatal
+    assert res.status["capacity"] == capacity
+    assert res.raw.requirements.resources["resourceslices"].kind == "ResourceSlice"
+    (cond,) = [c for c in res.raw.conditions if c.type == "CapacityAvailable"]
+    short = any(v["available"] < 0 for v in capacity.values())
+    assert cond.reason == ("Overcommitted" if short else "WithinCapacity")
+
+
+def test_a_static_mig_dra_pool_counts_the_mig_devices_of_its_profiles() -> None:
+    pool = with_spec(example("h100-mig-dra-pool.yaml"), dra=None)
+    svc = bound_service(
+        "a", {"type": "nvidia-h100", "sharing": "mig", "migProfile": "3g.40gb"}, "mig.nvidia.com", 3
+    )
+    svc["status"]["pool"] = "h100-mig-dra"
+    res = run(
+        pool,
+        required={
+            "nodes": [h100_node("n0")],
+            # 2g.20gb is announced but not one of the pool's profiles.
+            "resourceslices": [slice_of("n0", GPU4 + MIG2 + [("mig", "2g.20gb")])],
+            "inferenceservices": [svc],
+        },
+    )
+    assert res.status["capacity"] == {
+        "mig.nvidia.com/3g.40gb": {"physical": 2, "schedulable": 2, "requested": 3, "available": -1}
+    }
