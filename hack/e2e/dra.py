@@ -51,8 +51,10 @@ class FakeDRANode:
         base = FakeGPUNode(self.name, self.gfd_product, self.gpus, self.memory_mib, {}, self.labels)
         doc = base.manifest()
         # GPUs reach pods through claims only: no extended resource on a DRA node.
-        for part in ("capacity", "allocatable"):
-            doc["status"][part].pop("nvidia.com/gpu")
+        status = doc["status"]
+        status["capacity"] = status["allocatable"] = {
+            k: v for k, v in status["capacity"].items() if not k.startswith("nvidia.com/")
+        }
         return doc
 
     def _common(self, minor: int) -> dict[str, Any]:
