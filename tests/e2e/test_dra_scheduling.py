@@ -52,12 +52,24 @@ def dra_cluster(cluster: ControlPlane) -> ControlPlane:
     return cluster
 
 
+def whole(value: Any) -> Any:
+    """The function's output as the API server gets it from Crossplane: protobuf Struct numbers
+    are doubles, whole ones are integers."""
+    if isinstance(value, dict):
+        return {k: whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def composed(service: str, namespace: str, **changes: Any) -> dict[str, dict[str, Any]]:
     doc = with_spec(example(service), **changes)
     doc["metadata"]["namespace"] = namespace
     out = run(doc, required={"gpupools": POOLS})
     assert out.fatal == []
-    return out.resources
+    return dict(whole(out.resources))
 
 
 def replica_pods(deployment: dict[str, Any], replicas: int) -> list[dict[str, Any]]:
