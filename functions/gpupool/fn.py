@@ -22,7 +22,7 @@ from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.meta import Owner
 from functions.common.names import label_value
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, metricsagent, wiring
+from functions.gpupool import capacity, deviceplugin, dra, metricsagent, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
     MAX_POOL_NODES,
@@ -70,14 +70,8 @@ def node_objects(
     return out
 
 
-def compose(req: Request[GPUPoolSpec]) -> Composed:
-    spec, owner = req.spec, req.owner
-    try:
-        shares, warnings = deviceplugin.replicas(spec)
-    except ValueError as err:
-        raise ComposeError(str(err)) from err
-    pools = peers.gpu_pools(req.required.get(POOLS, []))
-    services = peers.inference_services(req.required.get(SERVICES, []))
+def pool_nodes(req: Request[GPUPoolSpec]) -> tuple[list[Node], list[str]]:
+    """The Nodes Crossplane sent for the pool's selector, within the pool ceiling."""
     matched, unreadable = parse_nodes(req.required.get(NODES, []))
     if len(matched) > MAX_POOL_NODES:
         raise ComposeError(
@@ -86,6 +80,36 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
             "Crossplane's 4 MiB gRPC message limit): split the pool into GPUPools with "
             "narrower nodeSelectors"
         )
+    return matched, unreadable
+
+
+def compose_dra(req: Request[GPUPoolSpec]) -> Composed:
+    """allocation dra: nothing for the GPU Operator to read; status and warnings only."""
+    spec = req.spec
+    matched, unreadable = pool_nodes(req)
+    nodes = matched if NODES in req.required else None
+    slices = req.required.get(dra.SLICES)
+    pools = peers.gpu_pools(req.required.get(POOLS, []))
+    services = peers.inference_services(req.required.get(SERVICES, []))
+    status, found, conditions = dra.report(req.owner.name, spec, nodes, slices, services.found)
+    agent_warnings, agent = metricsagent.report_dra(spec)
+    warnings = [*unreadable, *pools.warnings, *services.warnings, *found, *agent_warnings]
+    return Composed(
+        {}, status, warnings, [agent, *conditions], [*requirements(req), dra.REQUIREMENT]
+    )
+
+
+def compose(req: Request[GPUPoolSpec]) -> Composed:
+    spec, owner = req.spec, req.owner
+    if spec.allocation == "dra":
+        return compose_dra(req)
+    try:
+        shares, warnings = deviceplugin.replicas(spec)
+    except ValueError as err:
+        raise ComposeError(str(err)) from err
+    pools = peers.gpu_pools(req.required.get(POOLS, []))
+    services = peers.inference_services(req.required.get(SERVICES, []))
+    matched, unreadable = pool_nodes(req)
     nodes, overlaps = owned(owner.name, req.created, matched, pools.found)
     warnings += [*unreadable, *pools.warnings, *services.warnings, *overlaps]
     wired = [x for x in nodes if x.wired]

@@ -185,6 +185,22 @@ class Report:
     condition: resource.Condition
 
 
+DRA_UNSUPPORTED = (
+    "spec.metricsAgent: no metrics agent runs on an allocation dra pool yet (the agent follows "
+    f"the {POOL_LABEL} node label, which only device-plugin pools apply); set "
+    "metricsAgent.enabled: false, or scrape these GPUs with dcgm-exporter"
+)
+
+
+def report_dra(spec: GPUPoolSpec) -> tuple[list[str], resource.Condition]:
+    """An enabled agent on a DRA pool is said not to run, in a warning and the condition."""
+    if not spec.metricsAgent.enabled:
+        return [], resource.Condition(
+            CONDITION, "False", "Disabled", "spec.metricsAgent.enabled is false"
+        )
+    return [DRA_UNSUPPORTED], resource.Condition(CONDITION, "False", "Unsupported", DRA_UNSUPPORTED)
+
+
 def report(owner: Owner, spec: GPUPoolSpec, observed: Mapping[str, Any] | None) -> Report:
     """status.metricsAgent and the MetricsAgentReady condition from the DaemonSet the provider
     observed (the Object's status.atProvider.manifest), whatever shape it arrives in."""

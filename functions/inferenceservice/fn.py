@@ -13,6 +13,7 @@ from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.readiness import Cluster, is_ready, replica_count, storage_classes
 from functions.inferenceservice import (
     autoscaling,
+    dra,
     modelstore,
     monitoring,
     pools,
@@ -51,6 +52,12 @@ def deployment(
             "limits": {"memory": memory, placement.resource: placement.devices},
         },
     }
+    if placement.claim is not None:  # DRA: the GPU comes from the pod's claim
+        container["resources"] = {
+            "requests": {"cpu": spec.resources.cpu, "memory": memory},
+            "limits": {"memory": memory},
+            "claims": dra.container_claims(),
+        }
     if tiers.command is not None:
         container["command"] = tiers.command
     volumes = [*plan.volumes, *tiers.volumes]
@@ -72,6 +79,8 @@ def deployment(
     metrics = sidecar_container.container(spec, plan)
     pod_spec["containers"] = [container, *([metrics] if metrics else [])]
     pod_spec["volumes"] = volumes
+    if placement.claim is not None:
+        pod_spec["resourceClaims"] = dra.pod_claims(owner, placement.claim)
     template_meta: dict[str, Any] = {"labels": {**owner.labels(COMPONENT), **pod_labels}}
     annotations = {**plan.pod_annotations, **tiers.pod_annotations}
     if annotations:
@@ -237,6 +246,8 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
         **plan.resources,
         **routed.resources,
     }
+    if placement.claim is not None:
+        resources["gpu-claim"] = dra.claim_object(owner, placement.claim, COMPONENT)
     cluster = Cluster()
     if store is not None:
         requirements.append(modelstore.STORAGE_CLASS_REQUIREMENT)

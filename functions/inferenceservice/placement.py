@@ -7,6 +7,7 @@ from typing import Any
 
 from functions.common import gpus, sharing
 from functions.common.api.inferenceservice import GPU
+from functions.common.dra import Claim
 
 GPU_RESOURCE = sharing.GPU
 PRODUCT_LABEL = "nvidia.com/gpu.product"
@@ -20,14 +21,22 @@ class Placement:
     products: tuple[str, ...]  # acceptable `nvidia.com/gpu.product` values
     warnings: tuple[str, ...] = field(default=())
     node_selector: tuple[tuple[str, str], ...] = ()  # the bound GPUPool's node labels
+    claim: Claim | None = None  # set when the bound pool allocates through DRA (resource unused)
 
     @property
     def shared(self) -> bool:
         """Whether other pods may run on the same physical GPU (MPS or time-slicing)."""
+        if self.claim is not None:
+            return self.claim.shared
         return self.resource.endswith(".shared")
 
     def node_affinity(self) -> dict[str, Any]:
-        expressions = [{"key": PRODUCT_LABEL, "operator": "In", "values": list(self.products)}]
+        # With DRA the claim's CEL selectors pick the GPU product; GFD labels may be absent.
+        expressions: list[dict[str, Any]] = []
+        if self.claim is None:
+            expressions.append(
+                {"key": PRODUCT_LABEL, "operator": "In", "values": list(self.products)}
+            )
         expressions += [
             {"key": key, "operator": "In", "values": [value]} for key, value in self.node_selector
         ]

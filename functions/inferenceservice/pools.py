@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from functions.common import sharing
+from functions.common import dra, sharing
 from functions.common.api.inferenceservice import GPU
 from functions.common.api.status import ResourceCapacity
 from functions.common.composer import ComposeError
@@ -99,4 +99,8 @@ def bind(gpu: GPU, placement: Placement, pools: tuple[GPUPoolPeer, ...]) -> Bind
         resource=resource_name(pool, placement),
         node_selector=tuple(sorted(pool.spec.nodeSelector.items())),
     )
+    if pool.spec.allocation == "dra":
+        claim = dra.claim(pool.spec, gpu.sharing, bound.devices, bound.products, gpu.migProfile)
+        bound = replace(bound, resource=claim.device_class, claim=claim)
+        warnings += claim.warnings
     return Binding(pool.name, bound, tuple(warnings), dict(pool.status.capacity))

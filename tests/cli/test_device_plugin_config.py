@@ -33,7 +33,10 @@ import yaml
 from tests.fnharness import EXAMPLES, example, run
 from tests.toolchain import ROOT, Tools
 
-POOLS = sorted(p.name for p in EXAMPLES.glob("*pool*.yaml"))
+# DRA pools (allocation: dra) configure no device plugin (tests/unit/test_dra.py).
+POOLS = sorted(
+    p.name for p in EXAMPLES.glob("*pool*.yaml") if "allocation: dra" not in p.read_text()
+)
 DOCS = ROOT / "docs" / "gpupool.md"
 PATCH = re.compile(
     r"kubectl patch clusterpolicies\.nvidia\.com/cluster-policy --type merge -p '(.*?)'", re.S

@@ -73,6 +73,31 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "leftover is only allowed when mode is mig",
     ),
     (
+        "h100-exclusive-pool.yaml",
+        {"dra": {"dynamicMig": True}},
+        "dra settings are only allowed when allocation is dra",
+    ),
+    (
+        "l4-timeslice-dra-pool.yaml",
+        {"sharing.mode": "mps"},
+        "dra.timeSlicingInterval needs sharing.mode timeslice",
+    ),
+    (
+        "l4-timeslice-dra-pool.yaml",
+        {"dra.mps": {"activeThreadPercentage": 50}},
+        "dra.mps needs sharing.mode mps",
+    ),
+    (
+        "h100-mig-dra-pool.yaml",
+        {"sharing": {"mode": "exclusive"}},
+        "dra.dynamicMig needs sharing.mode mig",
+    ),
+    (
+        "h100-mig-dra-pool.yaml",
+        {"sharing.leftover": "balanced"},
+        "with allocation dra the pool does not partition GPUs",
+    ),
+    (
         "shared-cache.yaml",
         {"warmup": {"enabled": True, "commonPrefixes": []}},
         "commonPrefixes must not be empty when warmup is enabled",

@@ -14,6 +14,7 @@ from hack.e2e.controlplane import (
     registry,
 )
 from hack.e2e.crossplane import FORMS, Crossplane
+from hack.e2e.dra import add_dra
 
 # The XRD forms the suite runs under, in this order (`make test-e2e E2E_FORMS=v2` picks one).
 SESSION_FORMS = os.environ.get("E2E_FORMS", " ".join(FORMS)).split()
@@ -32,7 +33,8 @@ def form(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def cluster(form: str) -> Iterator[ControlPlane]:
     """One control plane per form: etcd, kube-apiserver, kube-controller-manager,
-    kube-scheduler and kwok with the fake GPU nodes of hack/e2e (DEFAULT_NODES), plus the CRDs of
+    kube-scheduler and kwok with the fake GPU nodes of hack/e2e (DEFAULT_NODES, and the DRA nodes
+    with their ResourceSlices of hack/e2e/dra.py), plus the CRDs of
     the third-party kinds our compositions emit (KEDA, prometheus-operator, Gateway API and its
     Inference Extension; provider-kubernetes' come with its package, see `platform`)."""
     if os.environ.get("E2E") != "1":
@@ -40,6 +42,7 @@ def cluster(form: str) -> Iterator[ControlPlane]:
     keep = os.environ.get("E2E_KEEP") == "1"
     with control_plane(controllers=True, kwok=True, keep=keep) as cp:
         add_nodes(cp)
+        add_dra(cp)
         install_third_party_crds(cp)
         yield cp
 

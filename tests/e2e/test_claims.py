@@ -70,6 +70,10 @@ EXPECTED: dict[str, Outcome] = {
     "mistral-trtllm": no_pool("exclusive", "nvidia-h200"),
     "qwen-triton": no_pool("exclusive", "nvidia-l40s"),
     "mistral-trtllm-mps": no_pool("mps", "nvidia-h100"),
+    # DRA pools configure nothing on the cluster: status only (the driver announces devices).
+    "h100-exclusive-dra-pool": Outcome(composes=False),
+    "h100-mig-dra-pool": Outcome(composes=False),
+    "l4-timeslice-dra-pool": Outcome(composes=False),
 }
 
 

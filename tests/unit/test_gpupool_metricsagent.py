@@ -226,6 +226,24 @@ def test_a_pool_can_turn_the_agent_off() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("agent", "reason", "warned"),
+    [({}, "Unsupported", True), ({"enabled": False}, "Disabled", False)],
+    ids=["enabled-by-default", "turned-off"],
+)
+def test_a_dra_pool_renders_no_agent_and_says_so_unless_turned_off(
+    agent: dict[str, Any], reason: str, warned: bool
+) -> None:
+    pool = with_spec(example("h100-exclusive-dra-pool.yaml"), metricsAgent=agent)
+    res = run(pool, capabilities=CONDITIONS)
+    assert res.fatal == []
+    assert not [k for k in res.resources if k.startswith("metrics-agent")]
+    assert conditions(res)["MetricsAgentReady"][:2] == ("STATUS_CONDITION_FALSE", reason)
+    said = [w for w in res.status["warnings"] if w.startswith("spec.metricsAgent")]
+    assert bool(said) is warned
+    assert (OWNER_LABEL in " ".join(said)) is warned
+
+
 def observed_daemonset(status: Any, generation: int = 1) -> dict[str, Any]:
     """The agent's Object as Crossplane observes it: the provider's copy of the DaemonSet in
     status.atProvider.manifest."""

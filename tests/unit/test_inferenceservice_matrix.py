@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.fnharness import EXAMPLES, example, run
+from tests.unit.test_dra import DRA_MATRIX
 
 CLUSTER = [
     doc
@@ -73,7 +74,7 @@ def test_the_matrix_covers_every_backend_and_sharing_mode() -> None:
     }
     claims = {p.name for p in Path(EXAMPLES).glob("*.yaml")}
     services = {n for n in claims if example(n)["kind"] == "InferenceService"}
-    assert services == set(MATRIX)
+    assert services == set(MATRIX) | set(DRA_MATRIX)
 
 
 def tensor_parallel(backend: str, container: dict[str, Any], res: dict[str, Any]) -> int:

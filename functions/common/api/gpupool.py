@@ -10,9 +10,13 @@ from functions.common.api.base import DNS_SUBDOMAIN, Rule, SpecModel
 from functions.common.api.inferenceservice import SIDECAR_IMAGE
 from functions.common.gpus import ALL_MIG_PROFILE_NAMES
 from functions.common.names import LABEL_KEY, LABEL_VALUE, MAX_LABEL, MAX_SUBDOMAIN, is_label_key
+from functions.common.quantity import Quantity
 
 SharingMode = Literal["exclusive", "mig", "mps", "timeslice"]
 Leftover = Literal["whole", "balanced", "fill"]
+Allocation = Literal["device-plugin", "dra"]
+# The NVIDIA DRA driver's TimeSliceInterval values (api/nvidia.com/resource/v1beta1/sharing.go).
+TimeSliceInterval = Literal["Default", "Short", "Medium", "Long"]
 RATIO_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
@@ -65,6 +69,25 @@ class Oversubscription(SpecModel):
     )
 
 
+class MPSSettings(SpecModel):
+    activeThreadPercentage: Annotated[int | None, Field(ge=1, le=100)] = None
+    """Share of the GPU's SMs each MPS client may use (driver: defaultActiveThreadPercentage)."""
+    pinnedMemoryLimit: Quantity | None = None
+    """Device memory each MPS client may pin, e.g. 20Gi (driver: defaultPinnedDeviceMemoryLimit)."""
+
+
+class DRA(SpecModel):
+    """Settings of the NVIDIA DRA driver's claims (allocation dra only)."""
+
+    timeSlicingInterval: TimeSliceInterval | None = None
+    """Time slice of a shared GPU (sharing timeslice); the driver's TimeSlicingSettings gate."""
+    mps: MPSSettings | None = None
+    """Limits of MPS clients (sharing mps); the driver's MPSSupport gate."""
+    dynamicMig: bool = False
+    """MIG devices created on demand by the driver (its alpha DynamicMIG gate) instead of a layout
+    created on the nodes beforehand."""
+
+
 class MetricsAgent(SpecModel):
     enabled: bool = True
     """Run the inference-sidecar in node mode on the pool's nodes (a DaemonSet in gpu-operator,
@@ -99,6 +122,11 @@ class GPUPoolSpec(SpecModel):
     """Oversubscription of GPUs or MIG instances (time-slicing or MPS replicas)."""
     metricsAgent: MetricsAgent = Field(default_factory=MetricsAgent)
     """The node metrics agent: one per node of the pool (docs/gpupool.md#metrics-agent)."""
+    allocation: Allocation = "device-plugin"
+    """device-plugin: extended resources of the NVIDIA device plugin (GPU Operator configs);
+    dra: ResourceClaims of the NVIDIA DRA driver (Dynamic Resource Allocation)."""
+    dra: DRA | None = None
+    """DRA driver settings, when allocation is dra."""
 
     rules = (
         Rule(
@@ -112,5 +140,35 @@ class GPUPoolSpec(SpecModel):
             "self.sharing.mode != 'exclusive' || !self.oversubscription.enabled",
             "oversubscription needs sharing.mode mig, mps or timeslice",
             lambda s: s.sharing.mode != "exclusive" or not s.oversubscription.enabled,
+        ),
+        Rule(
+            "self.allocation == 'dra' || !has(self.dra)",
+            "dra settings are only allowed when allocation is dra",
+            lambda s: s.allocation == "dra" or s.dra is None,
+        ),
+        Rule(
+            "!has(self.dra) || !has(self.dra.timeSlicingInterval) || "
+            "self.sharing.mode == 'timeslice'",
+            "dra.timeSlicingInterval needs sharing.mode timeslice",
+            lambda s: (
+                s.dra is None or s.dra.timeSlicingInterval is None or s.sharing.mode == "timeslice"
+            ),
+        ),
+        Rule(
+            "!has(self.dra) || !has(self.dra.mps) || self.sharing.mode == 'mps'",
+            "dra.mps needs sharing.mode mps",
+            lambda s: s.dra is None or s.dra.mps is None or s.sharing.mode == "mps",
+        ),
+        Rule(
+            "!has(self.dra) || !has(self.dra.dynamicMig) || !self.dra.dynamicMig || "
+            "self.sharing.mode == 'mig'",
+            "dra.dynamicMig needs sharing.mode mig",
+            lambda s: s.dra is None or not s.dra.dynamicMig or s.sharing.mode == "mig",
+        ),
+        Rule(
+            "self.allocation != 'dra' || !has(self.sharing.leftover)",
+            "sharing.leftover is a mig-parted layout choice; with allocation dra the pool does "
+            "not partition GPUs",
+            lambda s: s.allocation != "dra" or s.sharing.leftover is None,
         ),
     )

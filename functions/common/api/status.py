@@ -48,7 +48,8 @@ class InferenceServiceStatus(SpecModel):
     backend: str | None = None
     """Serving engine in use."""
     gpuResource: str | None = None
-    """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb."""
+    """Extended resource each replica requests, e.g. nvidia.com/mig-3g.40gb; with a DRA pool
+    the DeviceClass its claim names (gpu.nvidia.com, mig.nvidia.com)."""
     gpusPerReplica: Annotated[int | None, Field(ge=1, le=16)] = None
     """Devices of gpuResource each replica requests."""
     pool: str | None = None
@@ -105,6 +106,10 @@ class MetricsAgentStatus(SpecModel):
 class GPUPoolStatus(SpecModel):
     mode: str | None = None
     """Sharing mode in force."""
+    allocation: str | None = None
+    """dra when the pool's GPUs are claimed through the NVIDIA DRA driver (else unset)."""
+    deviceClasses: list[str] = Field(default_factory=list)
+    """DeviceClasses of the DRA driver that the pool's services claim from (allocation dra)."""
     migConfigMap: str | None = None
     """Shared mig-parted ConfigMap (gpu-operator) for ClusterPolicy migManager.config.name."""
     migPartedConfigs: str | None = None
