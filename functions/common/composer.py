@@ -42,6 +42,8 @@ class Request(Generic[S]):
     """The XRD form of the composite, which is also the form of its peers."""
     created: str = ""
     """The composite's metadata.creationTimestamp (RFC 3339; empty before it is created)."""
+    status: Mapping[str, Any] = field(default_factory=dict)
+    """The composite's observed status: what this function reported last time."""
 
 
 @dataclass
@@ -113,7 +115,16 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         }
         required = required_resources(req)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
-        composing = Request(owner, spec, observed, required, form_of(self.kind, composite), created)
+        last = composite.get("status")
+        composing = Request(
+            owner,
+            spec,
+            observed,
+            required,
+            form_of(self.kind, composite),
+            created,
+            last if isinstance(last, dict) else {},
+        )
         try:
             out = self.compose(composing)  # type: ignore[arg-type]
         except ComposeError as err:

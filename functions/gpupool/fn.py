@@ -20,7 +20,7 @@ from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, wiring
+from functions.gpupool import capacity, deviceplugin, disruption, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
     MIG_CONFIG_LABEL,
@@ -79,7 +79,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     resources: dict[str, dict[str, Any]] = {}
     mig_plan: MigPlan | None = None
     if spec.sharing.mode == "mig":
-        mig_plan = plan_mig(spec, owner.name, wired)
+        mig_plan = plan_mig(spec, owner.name, wired, req.status)
         own = deviceplugin.mig_parted_config(mig_plan.layouts)["mig-configs"]
         status["migPartedConfigs"] = wiring.to_yaml(own)
         resources["mig-parted-config"] = wiring.mig_parted_config(owner, own, pools.found)
@@ -110,6 +110,12 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         status.update(found.status)
         warnings += found.warnings
         conditions = found.conditions
+        if mig_plan is not None:
+            changes, condition = disruption.report(
+                owner.name, mig_plan.models, wired, req.status, services.found
+            )
+            status["migChanges"] = changes
+            conditions.append(condition)
     else:
         warnings.append(
             "the pool's Nodes have not been read yet (required resources): layouts are planned "

@@ -11,6 +11,7 @@ from functions.common.gpus import ALL_MIG_PROFILE_NAMES
 
 SharingMode = Literal["exclusive", "mig", "mps", "timeslice"]
 Leftover = Literal["whole", "balanced", "fill"]
+Prefer = Literal["fewestGPUs", "fewestChanges"]
 RATIO_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
@@ -28,6 +29,10 @@ class Sharing(SpecModel):
     """MIG profiles and counts per node, when mode is mig."""
     leftover: Leftover | None = None
     """Unused GPUs: whole (default, MIG off), balanced (all-balanced), fill (more of profiles)."""
+    prefer: Prefer | None = None
+    """When profiles or counts change: fewestGPUs (default: the fewest GPUs, and among such
+    plans the fewest GPUs whose layout changes) or fewestChanges (the fewest changed GPUs, even
+    if the new plan uses more GPUs than it needs)."""
 
     rules = (
         Rule(
@@ -44,6 +49,11 @@ class Sharing(SpecModel):
             "self.mode == 'mig' || !has(self.leftover)",
             "leftover is only allowed when mode is mig",
             lambda s: s.mode == "mig" or s.leftover is None,
+        ),
+        Rule(
+            "self.mode == 'mig' || !has(self.prefer)",
+            "prefer is only allowed when mode is mig",
+            lambda s: s.mode == "mig" or s.prefer is None,
         ),
     )
 
