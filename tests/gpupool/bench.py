@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import itertools
 import importlib.util
+import itertools
 import random
 import statistics
 import sys
