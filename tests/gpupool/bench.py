@@ -312,7 +312,7 @@ class Change:
 def reconfiguration(sequences: int, steps: int, seed: int, gpus: int = 8) -> list[Change]:
     """Random sequences of pool changes; each new plan starts from the previous stable plan."""
     rng = random.Random(seed)
-    out = []
+    out: list[Change] = []
     while len(out) < sequences * steps:
         model, counts = random_request(rng, 12)
         if len(mig.solve(model, counts)) > gpus:
@@ -440,7 +440,8 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
 
     stable_req = request({**changed, "status": status})
     scratch_req = request(changed)
-    stable_times, scratch_times = [], []
+    stable_times: list[float] = []
+    scratch_times: list[float] = []
     for _ in range(repeat):
         stable_times += timed(lambda: function.run(stable_req), 1)
         scratch_times += timed(lambda: function.run(scratch_req), 1)
