@@ -20,6 +20,7 @@ variables with per-memory-slice capacity, compute, `+me` and per-shape limits (P
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import importlib.util
 import itertools
@@ -389,7 +390,7 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
     # A100-80GB and H100-80GB share profile names, so one pool can span both models.
     products = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
     all_nodes = [node(f"gpu-{i:04d}", rng.choice(products), 8, selector) for i in range(nodes)]
-    pool = {
+    pool: dict[str, Any] = {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "GPUPool",
         "metadata": {"name": "big"},
@@ -423,7 +424,7 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
 
     # A changed request planned from the pool's previous plan (its status) vs from scratch.
     status = resource.struct_to_dict(rsp.desired.composite.resource)["status"]
-    changed = {**pool, "spec": {**pool["spec"], "sharing": {**pool["spec"]["sharing"]}}}
+    changed: dict[str, Any] = copy.deepcopy(pool)
     changed["spec"]["sharing"]["profiles"] = [
         {"name": "3g.40gb", "count": 5},
         {"name": "2g.20gb", "count": 2},
