@@ -95,20 +95,28 @@ def report(
     pending = pending if isinstance(pending, dict) else {}
     services = list(services)
     out: dict[str, dict[str, Any]] = {}
+    # Nodes of one model, label and GPU count change alike: one computation each (1,000 nodes).
+    seen: dict[tuple[str, str | None, int | None], dict[str, Any] | None] = {}
     for node in nodes:
         plan = plans.get(node.model) if node.model else None
         if plan is None:
             continue
-        found = node_change(node, plan, configs)
-        if found is not None:
-            gpus, flips, exposed = found
-            if gpus:
-                out[node.name] = {
+        key = (plan.config_name, node.labels.get(MIG_CONFIG_LABEL), node.gpus)
+        if key not in seen:
+            found = node_change(node, plan, configs)
+            seen[key] = None
+            if found is not None:
+                gpus, flips, exposed = found
+                seen[key] = {
                     "config": plan.config_name,
                     "gpus": gpus,
                     "migModeFlips": flips,
                     "services": _users(pool, services, exposed),
                 }
+        if key[1] != plan.config_name:
+            change = seen[key]
+            if change is not None and change["gpus"]:
+                out[node.name] = change
             continue
         before = pending.get(node.name)
         if (

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -106,8 +107,18 @@ def leftover(spec: GPUPoolSpec, model: GPUModel) -> replan.Leftover:
 def previous_configs(status: Mapping[str, Any]) -> dict[str, list[dict[str, int] | None]]:
     """Per-GPU layouts of the configs in the pool's status.migPartedConfigs, by name."""
     text = status.get("migPartedConfigs")
+    if not isinstance(text, str):
+        return {}
+    return {n: [dict(x) if x is not None else None for x in v] for n, v in _parsed(text).items()}
+
+
+@lru_cache(maxsize=64)
+def _parsed(text: str) -> dict[str, list[dict[str, int] | None]]:
+    # Parsed once per text (a plan and its disruption report both read it); libyaml when the
+    # yaml package has it: a 1,000-node pool's status is parsed on every reconcile.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        configs = yaml.safe_load(text) if isinstance(text, str) else None
+        configs = yaml.load(text, Loader=loader)
     except yaml.YAMLError:
         return {}
     if not isinstance(configs, dict):

@@ -119,6 +119,15 @@ def replan(
             solved[key] = mig.solve(model, rest).gpus
         return solved[key]
 
+    filled: dict[tuple[tuple[str, int], ...], tuple[Layout, ...]] = {}
+
+    def completed(rest: Layout) -> tuple[Layout, ...]:
+        """The fresh layouts for `rest` with the leftover policy applied (fill is costly)."""
+        key = tuple(sorted(rest.items()))
+        if key not in filled:
+            filled[key] = tuple(leftover.complete(x) for x in fresh_plan(rest))
+        return filled[key]
+
     def shares(subset: tuple[int, ...]) -> Layout | None:
         rest = dict(counts)
         for i in subset:
@@ -142,7 +151,7 @@ def replan(
             used = size + len(fresh_plan(rest))
             if (prefer == "gpus" and used != k) or used > hosts:
                 continue
-            layouts = _place(fresh_plan(rest), subset, prev, gpus, hosts, leftover)
+            layouts = _place(completed(rest), subset, prev, gpus, hosts, leftover)
             differ = sum(1 for i in range(gpus) if layouts[i] != prev[i])
             moved = sum(_instances(prev[i], layouts[i]) for i in range(gpus))
             key = (differ, used, moved)
@@ -166,7 +175,7 @@ def _place(
     leftover: Leftover,
 ) -> tuple[Layout, ...]:
     """Kept GPUs as they are; fresh layouts onto free GPUs with MIG on, spares onto the rest."""
-    plan = [leftover.complete(x) for x in fresh]
+    plan = [dict(x) for x in fresh]
     out: list[Layout | None] = [None] * gpus
     for i in kept:
         out[i] = prev[i]
