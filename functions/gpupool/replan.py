@@ -137,31 +137,58 @@ def replan(
             rest = _minus(rest, share)
         return rest
 
-    best: tuple[tuple[int, ...], tuple[Layout, ...], int] | None = None
-    best_key: tuple[int, ...] = ()
+    Result = tuple[tuple[int, int, int], tuple[Layout, ...], int]
+
+    def evaluate(subset: tuple[int, ...]) -> Result | None:
+        """(changed GPUs, used GPUs, moved instances), layouts, used; None if not allowed."""
+        rest = shares(subset)
+        if rest is None:
+            return None
+        used = len(subset) + len(fresh_plan(rest))
+        if (prefer == "gpus" and used != k) or used > hosts:
+            return None
+        layouts = _place(completed(rest), subset, prev, gpus, hosts, leftover)
+        differ = sum(1 for i in range(gpus) if layouts[i] != prev[i])
+        moved = sum(_instances(prev[i], layouts[i]) for i in range(gpus))
+        return (differ, used, moved), layouts, used
+
+    # Fast path, the usual reconcile: the previous plan itself still fits the request.
+    best = evaluate(_greedy(prev, keepable, counts, leftover.extras))
+    if best is not None and best[0][0] == 0:
+        return _result(best[1], best[2], base, prev)
+    best = None
     spare_slots = sum(1 for layout in prev if layout == leftover.spare)
     top = min(len(keepable), k if prefer == "gpus" else hosts)
     for size in range(top, -1, -1):
-        if best is not None and (prefer == "gpus" or size + spare_slots < gpus - best_key[0]):
+        if best is not None and (prefer == "gpus" or size + spare_slots < gpus - best[0][0]):
             break  # fewest GPUs: the most kept GPUs won; fewest changes: none left can win
         for subset in islice(combinations(keepable, size), MAX_SUBSETS):
-            rest = shares(subset)
-            if rest is None:
-                continue
-            used = size + len(fresh_plan(rest))
-            if (prefer == "gpus" and used != k) or used > hosts:
-                continue
-            layouts = _place(completed(rest), subset, prev, gpus, hosts, leftover)
-            differ = sum(1 for i in range(gpus) if layouts[i] != prev[i])
-            moved = sum(_instances(prev[i], layouts[i]) for i in range(gpus))
-            key = (differ, used, moved)
-            if best is None or key < best_key:
-                best, best_key = (subset, layouts, used), key
+            found = evaluate(subset)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
     assert best is not None  # the empty subset with a fresh optimal plan always qualifies
-    _, layouts, used = best
-    changed = tuple(i for i in range(gpus) if layouts[i] != prev[i])
+    return _result(best[1], best[2], base, prev)
+
+
+def _greedy(
+    prev: list[Layout | None], keepable: list[int], counts: Layout, extras: frozenset[str]
+) -> tuple[int, ...]:
+    """Previous GPUs in index order, each while it still hosts part of the request."""
+    rest, out = dict(counts), []
+    for i in keepable:
+        share = _share(prev[i] or {}, rest, extras)
+        if share is not None:
+            out.append(i)
+            rest = _minus(rest, share)
+    return tuple(out)
+
+
+def _result(
+    layouts: tuple[Layout, ...], used: int, base: mig.Plan, prev: list[Layout | None]
+) -> Replan:
+    changed = tuple(i for i, x in enumerate(layouts) if x != prev[i])
     flipped = tuple(
-        i for i in range(gpus) if prev[i] is not None and bool(prev[i]) != bool(layouts[i])
+        i for i, x in enumerate(layouts) if prev[i] is not None and bool(prev[i]) != bool(x)
     )
     return Replan(layouts, used, base, changed, flipped)
 
