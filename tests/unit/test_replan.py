@@ -167,3 +167,40 @@ def test_fill_keeps_a_gpu_whose_extra_instances_are_of_requested_profiles() -> N
     plan = replan(A100, {"3g.40gb": 1, "1g.10gb": 1}, previous, 2, fill)
     assert plan.changed == ()
     assert plan.used == 1
+
+
+def policy(model: GPUModel, name: str, counts: dict[str, int]) -> Leftover:
+    names = sorted(counts)
+    if name == "fill":
+        return Leftover(
+            mig.fill(model, {}, names), frozenset(names), lambda x: mig.fill(model, x, names)
+        )
+    return Leftover(model.balanced) if name == "balanced" else WHOLE
+
+
+@SETTINGS
+@given(changes(), st.sampled_from(["whole", "balanced", "fill"]))
+def test_every_leftover_policy_keeps_an_unchanged_request_as_it_is(
+    case: tuple[GPUModel, dict[str, int], tuple[dict[str, int], ...], dict[str, int]],
+    name: str,
+) -> None:
+    model, first, _, _ = case
+    leftover = policy(model, name, first)
+    previous = replan(model, first, [], GPUS, leftover).gpus
+    plan = replan(model, first, previous, GPUS, leftover)
+    assert plan.changed == ()
+    assert all(mig.fits(model, layout) for layout in plan.gpus if layout)
+
+
+@SETTINGS
+@given(changes())
+def test_fewest_changes_never_changes_more_than_fewest_gpus(
+    case: tuple[GPUModel, dict[str, int], tuple[dict[str, int], ...], dict[str, int]],
+) -> None:
+    model, _, previous, counts = case
+    gpus_first = replan(model, counts, previous, GPUS, WHOLE, "gpus")
+    changes_first = replan(model, counts, previous, GPUS, WHOLE, "changes")
+    assert len(changes_first.changed) <= len(gpus_first.changed)
+    assert hosted(changes_first.gpus) == counts
+    assert all(mig.fits(model, layout) for layout in changes_first.gpus if layout)
+    assert changes_first.used >= gpus_first.used == len(changes_first.plan)
