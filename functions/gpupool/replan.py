@@ -16,7 +16,8 @@ changes. `replan` takes the per-GPU layouts a node runs now (`previous`, leftove
    have it disabled, so the MIG mode flips only on GPUs whose role requires it (mig-parted
    clears every MIG GPU of a node and resets all its GPUs when any GPU's mode flips).
 
-An unchanged request keeps every GPU: the previous plan is itself a candidate of `k` GPUs.
+An unchanged request keeps every GPU: the previous plan is itself a candidate of `k` GPUs, and
+it is checked first (the usual reconcile costs one evaluation).
 """
 
 from __future__ import annotations
