@@ -88,8 +88,10 @@ def report(
     last: Mapping[str, Any],
     services: Iterable[InferenceServicePeer],
 ) -> tuple[dict[str, dict[str, Any]], resource.Condition]:
-    """status.migChanges and the ReplicasUndisturbed condition; `last` is the pool's previous
-    status (the layouts of its previous configs, and changes still pending)."""
+    """{"migChanges": ...} for status (nothing when no change is pending: Crossplane's status
+    apply turned an emptied map into null, which the XRD's object schema rejected in the e2e
+    cluster) and the ReplicasUndisturbed condition; `last` is the pool's previous status (the
+    layouts of its previous configs, and changes still pending)."""
     configs = previous_configs(last)
     pending = last.get("migChanges")
     pending = pending if isinstance(pending, dict) else {}
@@ -147,4 +149,4 @@ def report(
             if out
             else "no node has a pending MIG change",
         )
-    return out, condition
+    return ({"migChanges": out} if out else {}), condition

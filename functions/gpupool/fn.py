@@ -114,10 +114,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
             changes, condition = disruption.report(
                 owner.name, mig_plan.models, wired, req.status, services.found
             )
-            if changes:
-                # Only when there is one: Crossplane's status apply turned an emptied map
-                # into null, which the XRD's object schema rejects (seen in the e2e cluster).
-                status["migChanges"] = changes
+            status.update(changes)
             conditions.append(condition)
     else:
         warnings.append(
