@@ -47,6 +47,8 @@ class Request(Generic[S]):
     """The XRD form of the composite, which is also the form of its peers."""
     created: str = ""
     """The composite's metadata.creationTimestamp (RFC 3339; empty before it is created)."""
+    status: Mapping[str, Any] = field(default_factory=dict)
+    """The composite's observed status: what this function reported last time."""
 
 
 @dataclass
@@ -97,6 +99,20 @@ def required_resources(
     return out, warnings
 
 
+def odd_observed(
+    desired: Mapping[str, Mapping[str, Any]], observed: Mapping[str, Any]
+) -> list[str]:
+    """A warning for each composed resource whose observed copy has a shape that reads as not
+    ready."""
+    out = []
+    for name in sorted(desired):
+        odd = readiness.problem(observed.get(name))
+        if odd:
+            kind = str(desired[name].get("kind", "resource"))
+            out.append(f"observed {kind} {name!r} is treated as not ready: {odd}")
+    return out
+
+
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     """A composition function for one kind, built from a pure compose callable.
 
@@ -141,19 +157,23 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         }
         required, unreadable = required_resources(req)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
-        composing = Request(owner, spec, observed, required, form_of(self.kind, composite), created)
+        last = composite.get("status")
+        composing = Request(
+            owner,
+            spec,
+            observed,
+            required,
+            form_of(self.kind, composite),
+            created,
+            last if isinstance(last, dict) else {},
+        )
         try:
             out = self.compose(composing)  # type: ignore[arg-type]
         except ComposeError as err:
             log.info("cannot compose", error=str(err))
             response.fatal(rsp, bounded(str(err)))
             return rsp
-        out.warnings += unreadable
-        for name in sorted(out.resources):
-            odd = readiness.problem(observed.get(name))
-            if odd:
-                kind = str(out.resources[name].get("kind", "resource"))
-                out.warnings.append(f"observed {kind} {name!r} is treated as not ready: {odd}")
+        out.warnings += [*unreadable, *odd_observed(out.resources, observed)]
         status = {**out.status, "warnings": sorted({bounded(w) for w in out.warnings})}
         try:
             # The API server would silently prune a key the XRD does not declare.

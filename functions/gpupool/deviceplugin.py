@@ -76,19 +76,16 @@ def mig_parted_config(configs: dict[str, tuple[GPUModel, list[dict[str, int]]]])
     """mig-parted `version: v1` config: one named layout per pool and GPU model.
 
     `configs` maps a config name to the model and the layout of each GPU index ({} = MIG
-    disabled). Consecutive indices with the same layout share one entry; every entry is
-    filtered to the model's PCI device ids, so a node of another model is never reconfigured.
+    disabled). Each GPU gets its own entry (`devices: [i]`), so a GPU whose layout a new plan
+    keeps has a byte-identical entry; mig-parted compares each GPU's instances with its entry
+    and leaves a GPU that matches alone. Every entry is filtered to the model's PCI device ids,
+    so a node of another model is never reconfigured.
     """
     out: dict[str, list[dict[str, Any]]] = {}
     for config_name, (model, gpus) in sorted(configs.items()):
         entries: list[dict[str, Any]] = []
         for index, devices in enumerate(gpus):
-            last = entries[-1] if entries else None
-            if last is not None and last["_layout"] == devices:
-                last["devices"].append(index)
-                continue
             entry: dict[str, Any] = {
-                "_layout": devices,
                 "device-filter": list(model.device_ids),
                 "devices": [index],
                 "mig-enabled": bool(devices),
@@ -96,5 +93,27 @@ def mig_parted_config(configs: dict[str, tuple[GPUModel, list[dict[str, int]]]])
             if devices:
                 entry["mig-devices"] = dict(devices)
             entries.append(entry)
-        out[config_name] = [{k: v for k, v in e.items() if k != "_layout"} for e in entries]
+        out[config_name] = entries
     return {"version": "v1", "mig-configs": out}
+
+
+def layouts_of(entries: Any) -> list[dict[str, int] | None] | None:
+    """Per-GPU layouts of a config `mig_parted_config` wrote (None for an index no entry names);
+    None when `entries` is not such a config."""
+    if not isinstance(entries, list):
+        return None
+    out: dict[int, dict[str, int]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("devices"), list):
+            return None
+        devices = entry.get("mig-devices") or {}
+        if not isinstance(devices, dict) or not all(
+            isinstance(n, str) and isinstance(c, int) and c > 0 for n, c in devices.items()
+        ):
+            return None
+        layout = dict(sorted(devices.items())) if entry.get("mig-enabled") else {}
+        for index in entry["devices"]:
+            if not isinstance(index, int) or index < 0 or index in out:
+                return None
+            out[index] = layout
+    return [out.get(i) for i in range(max(out, default=-1) + 1)]

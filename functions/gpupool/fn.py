@@ -22,7 +22,7 @@ from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.meta import Owner
 from functions.common.names import label_value
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, dra, metricsagent, wiring
+from functions.gpupool import capacity, deviceplugin, disruption, dra, metricsagent, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
     MAX_POOL_NODES,
@@ -70,6 +70,17 @@ def node_objects(
     return out
 
 
+def unlabelled(nodes: list[Node], wired: list[Node]) -> list[str]:
+    """A warning naming the pool's nodes that cannot be planned or labelled."""
+    if len(wired) == len(nodes):
+        return []
+    return [
+        f"nodes {listed(x.name for x in nodes if x not in wired)} have no known "
+        f"{PRODUCT_LABEL}/{COUNT_LABEL} labels (GPU feature discovery not run yet, or a "
+        "GPU not in the catalog); they are not planned or labelled"
+    ]
+
+
 def pool_nodes(req: Request[GPUPoolSpec]) -> tuple[list[Node], list[str]]:
     """The Nodes Crossplane sent for the pool's selector, within the pool ceiling."""
     matched, unreadable = parse_nodes(req.required.get(NODES, []))
@@ -113,12 +124,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     nodes, overlaps = owned(owner.name, req.created, matched, pools.found)
     warnings += [*unreadable, *pools.warnings, *services.warnings, *overlaps]
     wired = [x for x in nodes if x.wired]
-    if len(wired) < len(nodes):
-        warnings.append(
-            f"nodes {listed(x.name for x in nodes if x not in wired)} have no known "
-            f"{PRODUCT_LABEL}/{COUNT_LABEL} labels (GPU feature discovery not run yet, or a "
-            "GPU not in the catalog); they are not planned or labelled"
-        )
+    warnings += unlabelled(nodes, wired)
     status: dict[str, Any] = {
         "mode": spec.sharing.mode,
         "devicePluginConfigMap": wiring.SHARED_DEVICE_PLUGIN_CONFIGMAP,
@@ -126,7 +132,7 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     resources: dict[str, dict[str, Any]] = {}
     mig_plan: MigPlan | None = None
     if spec.sharing.mode == "mig":
-        mig_plan = plan_mig(spec, owner.name, wired)
+        mig_plan = plan_mig(spec, owner.name, wired, req.status)
         own = deviceplugin.mig_parted_config(mig_plan.layouts)["mig-configs"]
         status["migPartedConfigs"] = wiring.to_yaml(own)
         resources["mig-parted-config"] = wiring.mig_parted_config(owner, own, pools.found)
@@ -144,11 +150,12 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     key = label_value(owner.name, digest(plugin))
     status["devicePluginConfig"] = key
     resources["device-plugin-config"] = wiring.device_plugin_config(owner, key, plugin)
-    resources.update(node_objects(owner, wired, key, node_config))
-    resources.update(metricsagent.resources(owner, spec))
+    resources |= {
+        **node_objects(owner, wired, key, node_config),
+        **metricsagent.resources(owner, spec),
+    }
     agent = metricsagent.report(owner, spec, req.observed.get(metricsagent.DAEMONSET))
-    if agent.status is not None:
-        status["metricsAgent"] = agent.status
+    status.update(agent.fields())
     conditions = [agent.condition]
     if NODES in req.required:
         found = capacity.report(
@@ -157,6 +164,12 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
         status.update(found.status)
         warnings += found.warnings
         conditions += found.conditions
+        if mig_plan is not None:
+            changes, condition = disruption.report(
+                owner.name, mig_plan.models, wired, req.status, services.found
+            )
+            status.update(changes)
+            conditions.append(condition)
     else:
         warnings.append(
             "the pool's Nodes have not been read yet (required resources): layouts are planned "

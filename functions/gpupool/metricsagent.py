@@ -184,6 +184,10 @@ class Report:
     status: dict[str, Any] | None
     condition: resource.Condition
 
+    def fields(self) -> dict[str, Any]:
+        """The pool's status.metricsAgent, where there is one."""
+        return {} if self.status is None else {"metricsAgent": self.status}
+
 
 DRA_UNSUPPORTED = (
     "spec.metricsAgent: no metrics agent runs on an allocation dra pool yet (the agent follows "

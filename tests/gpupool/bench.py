@@ -20,8 +20,10 @@ variables with per-memory-slice capacity, compute, `+me` and per-shape limits (P
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import importlib.util
+import itertools
 import random
 import statistics
 import sys
@@ -35,7 +37,7 @@ from crossplane.function import logging, resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from functions.common.gpus import CATALOG, GPUModel, MigProfile
-from functions.gpupool import mig
+from functions.gpupool import mig, replan
 from functions.gpupool.fn import runner
 
 MIG_MODELS = tuple(m for m in CATALOG if m.mig_capable)
@@ -242,6 +244,136 @@ def node(name: str, product: str, gpus: int, selector: dict[str, str]) -> dict[s
     }
 
 
+Layout = dict[str, int]
+WHOLE = replan.Leftover({})
+
+
+def exact_min_changes(
+    model: GPUModel, counts: Counts, previous: Sequence[Layout], gpus: int
+) -> int:
+    """Fewest GPUs whose layout must change to host `counts` on its fewest GPUs (leftover whole).
+
+    Every subset of the previous MIG GPUs is tried as the kept set: it must hold only requested
+    instances, and the rest must pack onto the optimum minus the kept GPUs (exhaustive search,
+    independent of the planner); unused GPUs stay whole, so previous whole GPUs not needed for
+    fresh layouts are unchanged too.
+    """
+    k = exhaustive_optimum(model, counts)
+    mig_gpus = [i for i in range(gpus) if previous[i]]
+    whole = gpus - len(mig_gpus)
+    fewest = gpus
+    for size in range(min(k, len(mig_gpus)), -1, -1):
+        for kept in itertools.combinations(mig_gpus, size):
+            rest = dict(counts)
+            for i in kept:
+                for name, c in previous[i].items():
+                    rest[name] = rest.get(name, 0) - c
+            if any(c < 0 for c in rest.values()):
+                continue
+            rest = {n: c for n, c in rest.items() if c}
+            if (exhaustive_optimum(model, rest) if rest else 0) != k - size:
+                continue
+            fewest = min(fewest, gpus - size - min(whole, gpus - k))
+    return fewest
+
+
+def from_scratch(model: GPUModel, counts: Counts, gpus: int) -> tuple[Layout, ...]:
+    """Today's planner before stable re-planning: the fewest-GPU plan on indices 0.., whole rest."""
+    plan = mig.solve(model, counts).gpus
+    return (*plan, *[{}] * (gpus - len(plan)))
+
+
+def mutate(rng: random.Random, model: GPUModel, counts: Counts, most: int) -> Counts:
+    """One pool change: add a profile, remove one, or change one's count."""
+    while True:
+        out = dict(counts)
+        move = rng.choice(["add", "remove", "count", "count"])
+        absent = [p.name for p in model.profiles if p.name not in out]
+        if move == "add" and absent:
+            out[rng.choice(absent)] = rng.randint(1, 3)
+        elif move == "remove" and len(out) > 1:
+            del out[rng.choice(sorted(out))]
+        else:
+            name = rng.choice(sorted(out))
+            out[name] = max(1, out[name] + rng.choice([-2, -1, 1, 2]))
+        if out != counts and sum(out.values()) <= most:
+            return dict(sorted(out.items()))
+
+
+@dataclass
+class Change:
+    stable: int
+    scratch: int
+    fewest: int
+    used: int
+    optimum: int
+    flips: int
+
+
+def reconfiguration(sequences: int, steps: int, seed: int, gpus: int = 8) -> list[Change]:
+    """Random sequences of pool changes; each new plan starts from the previous stable plan."""
+    rng = random.Random(seed)
+    out: list[Change] = []
+    while len(out) < sequences * steps:
+        model, counts = random_request(rng, 12)
+        if len(mig.solve(model, counts)) > gpus:
+            continue
+        layouts = replan.replan(model, counts, [], gpus, WHOLE).gpus
+        for _ in range(steps):
+            new = mutate(rng, model, counts, 12)
+            if len(mig.solve(model, new)) > gpus:
+                continue
+            stable = replan.replan(model, new, layouts, gpus, WHOLE)
+            scratch = from_scratch(model, new, gpus)
+            out.append(
+                Change(
+                    stable=len(stable.changed),
+                    scratch=sum(1 for a, b in zip(scratch, layouts, strict=True) if a != b),
+                    fewest=exact_min_changes(model, new, layouts, gpus),
+                    used=sum(1 for x in stable.gpus if x),
+                    optimum=exhaustive_optimum(model, new),
+                    flips=len(stable.flipped),
+                )
+            )
+            counts, layouts = new, stable.gpus
+    return out
+
+
+def summarize_changes(changes: Sequence[Change], sequences: int, steps: int) -> list[str]:
+    n = len(changes)
+    fewest = sum(c.fewest for c in changes)
+
+    def row(name: str, got: Callable[[Change], int]) -> str:
+        total = sum(got(c) for c in changes)
+        at_min = sum(got(c) == c.fewest for c in changes)
+        over = sum(got(c) > c.scratch for c in changes)
+        return (
+            f"| {name} | {total} | {total / n:.2f} | {total / max(fewest, 1):.3f} | "
+            f"{100 * at_min / n:.1f}% | {max(got(c) - c.fewest for c in changes)} | {over} |"
+        )
+
+    at_optimum = sum(c.used == c.optimum for c in changes)
+    return [
+        "### Reconfiguration (8-GPU nodes, leftover whole)",
+        "",
+        f"{n} changes in {sequences} random sequences of up to {steps} (add or remove a profile, "
+        "or change a count; <= 12 instances per node), each planned from the previous stable "
+        "plan; from-scratch is `mig.solve` on the same request, compared with the same "
+        "previous layouts.",
+        "",
+        "| planner | GPUs reconfigured (sum) | per change | vs exact minimum (sum) | "
+        "at the minimum | worst excess | more than from-scratch |",
+        "|---|---|---|---|---|---|---|",
+        row("stable (replan)", lambda c: c.stable),
+        row("from scratch (mig.solve)", lambda c: c.scratch),
+        row("exact minimum", lambda c: c.fewest),
+        "",
+        f"Stable plans at the optimum GPU count (exhaustive search): {at_optimum}/{n}; "
+        f"changes that flip a GPU's MIG mode: {sum(c.flips > 0 for c in changes)}.",
+        "",
+    ]
+
+
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -258,7 +390,7 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
     # A100-80GB and H100-80GB share profile names, so one pool can span both models.
     products = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
     all_nodes = [node(f"gpu-{i:04d}", rng.choice(products), 8, selector) for i in range(nodes)]
-    pool = {
+    pool: dict[str, Any] = {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "GPUPool",
         "metadata": {"name": "big"},
@@ -290,6 +422,51 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
     assert not [r for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL], rsp.results
     objects = len(rsp.desired.resources)
 
+    # A changed request planned from the pool's previous plan (its status) vs from scratch, on
+    # nodes that run the previous plan (labelled, success), as before a real change.
+    status = resource.struct_to_dict(rsp.desired.composite.resource)["status"]
+    configs = {m: p["configName"] for m, p in status["migPlans"].items()}
+    model_of = {"NVIDIA-A100-SXM4-80GB": "a100-80gb", "NVIDIA-H100-80GB-HBM3": "h100-80gb"}
+    settled = copy.deepcopy(all_nodes)
+    for n in settled:
+        labels = n["metadata"]["labels"]
+        labels["nvidia.com/mig.config"] = configs[model_of[labels["nvidia.com/gpu.product"]]]
+        labels["nvidia.com/mig.config.state"] = "success"
+    changed: dict[str, Any] = copy.deepcopy(pool)
+    changed["spec"]["sharing"]["profiles"] = [
+        {"name": "3g.40gb", "count": 5},
+        {"name": "2g.20gb", "count": 2},
+        {"name": "1g.10gb", "count": 12},
+    ]
+
+    def request(composite: dict[str, Any]) -> fnv1.RunFunctionRequest:
+        return fnv1.RunFunctionRequest(
+            observed=fnv1.State(
+                composite=fnv1.Resource(resource=resource.dict_to_struct(composite))
+            ),
+            required_resources={
+                "nodes": fnv1.Resources(
+                    items=[fnv1.Resource(resource=resource.dict_to_struct(n)) for n in settled]
+                )
+            },
+        )
+
+    steady = function.run(request({**pool, "status": status}))
+    status = resource.struct_to_dict(steady.desired.composite.resource)["status"]
+    assert status["migChanges"] == {}, "the settled pool has no pending change"
+
+    stable_req = request({**changed, "status": status})
+    scratch_req = request(changed)
+    stable_times: list[float] = []
+    scratch_times: list[float] = []
+    for _ in range(repeat):
+        stable_times += timed(lambda: function.run(stable_req), 1)
+        scratch_times += timed(lambda: function.run(scratch_req), 1)
+    plans = resource.struct_to_dict(function.run(stable_req).desired.composite.resource)
+    changed_gpus = {
+        k: len(v.get("changedGPUs", [])) for k, v in plans["status"]["migPlans"].items()
+    }
+
     # Raw planner: a different random request for every node (no reuse across nodes).
     requests = [random_request(rng, 40, 14) for _ in range(nodes)]
     plan_times = []
@@ -316,6 +493,13 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
         f"A100-80GB and H100-80GB, leftover `fill`, MIG time-slicing; {objects} desired "
         f"resources): median {statistics.median(fn_times) * 1000:.0f} ms, "
         f"max {max(fn_times) * 1000:.0f} ms over {repeat} runs",
+        f"- the same pool after a change (3g.40gb x5, 2g.20gb x4 -> x2, 1g.10gb x9 -> x12), "
+        f"on nodes running the previous plan, planned from it (status): median "
+        f"{statistics.median(stable_times) * 1000:.0f} ms (max {max(stable_times) * 1000:.0f}); "
+        f"from scratch, alternating with it: median "
+        f"{statistics.median(scratch_times) * 1000:.0f} ms (max "
+        f"{max(scratch_times) * 1000:.0f}); GPUs reconfigured per node by the stable plan: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(changed_gpus.items())),
         f"- planner alone, a different random request (up to 40 instances) per node: "
         f"{plan_total * 1000:.0f} ms for {nodes} nodes "
         f"(p50 {plan_times[len(plan_times) // 2] * 1e6:.0f} us, "
@@ -337,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=1000, help="nodes in the pool timing")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--no-mip", action="store_true", help="exhaustive search only")
+    ap.add_argument("--sequences", type=int, default=200, help="random pool-change sequences")
+    ap.add_argument("--steps", type=int, default=5, help="changes per sequence")
     args = ap.parse_args(argv)
     use_mip = have_pulp() and not args.no_mip
     logging.configure(level=logging.Level.DISABLED)
@@ -363,6 +549,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     else:
         lines += ["(PuLP not installed: integer-program comparison skipped.)", ""]
+    lines += summarize_changes(
+        reconfiguration(args.sequences, args.steps, args.seed), args.sequences, args.steps
+    )
     lines += pool_timing(args.nodes, 5, args.seed)
     lines.append(f"Total benchmark time {time.perf_counter() - start:.0f} s, seed {args.seed}.")
     print("\n".join(lines))

@@ -12,7 +12,12 @@ import pytest
 
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.gpus import CATALOG
-from functions.gpupool.deviceplugin import device_plugin_config, mig_parted_config, replicas
+from functions.gpupool.deviceplugin import (
+    device_plugin_config,
+    layouts_of,
+    mig_parted_config,
+    replicas,
+)
 
 SHARED = {"renameByDefault": True, "failRequestsGreaterThanOne": True}
 
@@ -123,27 +128,64 @@ def test_device_plugin_config_per_sharing_mode(
     assert device_plugin_config(spec, resources, 3) == config
 
 
-def test_mig_parted_groups_equal_gpus_and_filters_to_the_models_devices() -> None:
+def test_mig_parted_has_one_entry_per_gpu_filtered_to_the_models_devices() -> None:
     a100 = next(m for m in CATALOG if m.key == "a100-80gb")
     layout = [{"3g.40gb": 2}, {"3g.40gb": 2}, {"1g.10gb": 7}, {}]
+    ids = list(a100.device_ids)
     assert mig_parted_config({"pool-a100-80gb-abc123": (a100, layout)}) == {
         "version": "v1",
         "mig-configs": {
             "pool-a100-80gb-abc123": [
+                # Equal GPUs are not grouped: a GPU's entry does not depend on its neighbours.
                 {
-                    "device-filter": list(a100.device_ids),
-                    "devices": [0, 1],
+                    "device-filter": ids,
+                    "devices": [0],
                     "mig-enabled": True,
                     "mig-devices": {"3g.40gb": 2},
                 },
                 {
-                    "device-filter": list(a100.device_ids),
+                    "device-filter": ids,
+                    "devices": [1],
+                    "mig-enabled": True,
+                    "mig-devices": {"3g.40gb": 2},
+                },
+                {
+                    "device-filter": ids,
                     "devices": [2],
                     "mig-enabled": True,
                     "mig-devices": {"1g.10gb": 7},
                 },
                 # An unused GPU keeps MIG off: a whole GPU.
-                {"device-filter": list(a100.device_ids), "devices": [3], "mig-enabled": False},
+                {"device-filter": ids, "devices": [3], "mig-enabled": False},
             ]
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("entries", "layouts"),
+    [
+        (None, None),
+        ("all", None),
+        ([{"devices": "all", "mig-enabled": False}], None),
+        ([{"devices": [0], "mig-enabled": True, "mig-devices": {"1g.10gb": "7"}}], None),
+        ([{"devices": [0]}, {"devices": [0]}], None),
+        (
+            [{"devices": [1], "mig-enabled": True, "mig-devices": {"1g.10gb": 7}}],
+            [None, {"1g.10gb": 7}],
+        ),
+        ([{"devices": [0, 2], "mig-enabled": False}], [{}, None, {}]),
+    ],
+    ids=["none", "string", "devices-all", "count-not-int", "index-twice", "gap", "disabled"],
+)
+def test_layouts_are_read_back_only_from_per_index_entries(
+    entries: Any, layouts: list[dict[str, int] | None] | None
+) -> None:
+    assert layouts_of(entries) == layouts
+
+
+def test_layouts_read_back_what_was_written() -> None:
+    a100 = next(m for m in CATALOG if m.key == "a100-80gb")
+    layout = [{"3g.40gb": 2}, {}, {"1g.10gb": 4, "2g.20gb": 1}]
+    config = mig_parted_config({"c": (a100, layout)})["mig-configs"]["c"]
+    assert layouts_of(config) == layout

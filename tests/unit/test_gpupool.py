@@ -10,7 +10,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from tests.fnharness import claim_metadata, example, run, with_spec
+from tests.fnharness import ROOT, claim_metadata, example, run, with_spec
 
 SAMPLE = example("a100-pool.yaml")
 
@@ -287,11 +287,12 @@ def test_unused_gpus_stay_whole_up_to_the_largest_node() -> None:
     assert [(e["devices"], e["mig-enabled"], e.get("mig-devices")) for e in entries] == [
         ([0], True, {"3g.40gb": 2}),
         ([1], True, {"1g.10gb": 4}),
-        ([2, 3, 4, 5, 6, 7], False, None),
+        *[([i], False, None) for i in range(2, 8)],
     ]
     assert res.status["migPlans"]["a100-80gb"] == {
         "configName": A100_CONFIG,
         "gpusUsed": 2,
+        "optimalGPUs": 2,
         "optimal": True,
         "nodes": 2,
         "gpusPerNode": 8,
@@ -313,8 +314,8 @@ def test_leftover_policy_fills_spare_gpus(
     cfg = mig_config(res)
     entries = cfg["mig-configs"][config_name(res)]
     assert entries[1]["mig-devices"] == partial
-    assert entries[-1]["devices"] == [2, 3, 4, 5, 6, 7]
-    assert entries[-1]["mig-devices"] == spare
+    assert [e["devices"] for e in entries[2:]] == [[i] for i in range(2, 8)]
+    assert all(e["mig-devices"] == spare for e in entries[2:])
 
 
 def test_capacity_counts_physical_schedulable_requested_and_left() -> None:
@@ -554,3 +555,87 @@ def test_a_node_two_pools_select_is_configured_by_the_older_pool_only(
     assert warning.startswith("node a is also selected by GPUPool rival; ")
     assert ("stays with this pool" in warning) is keeps
     assert warning.endswith("make the pools' nodeSelectors disjoint")
+
+
+GROWN = example("a100-pool-grown.yaml")
+GROWN_NODES = list(
+    yaml.safe_load_all((ROOT / "examples" / "required" / "a100-pool-grown.yaml").read_text())
+)
+
+
+def entries(text: str, name: str) -> list[str]:
+    """Each GPU's entry of config `name`, as the YAML text mig-manager reads."""
+    return [yaml.safe_dump(e) for e in yaml.safe_load(text)[name]]
+
+
+def test_changed_pool_keeps_the_entries_of_gpus_whose_layout_stays_byte_identical() -> None:
+    res = run(GROWN, required={"nodes": GROWN_NODES})
+    plan = res.status["migPlans"]["a100-80gb"]
+    before = GROWN["status"]["migPlans"]["a100-80gb"]["configName"]
+    assert plan["previousConfigName"] == before != plan["configName"]
+    old = entries(GROWN["status"]["migPartedConfigs"], before)
+    new = entries(res.status["migPartedConfigs"], plan["configName"])
+    assert [i for i in range(8) if old[i] != new[i]] == plan["changedGPUs"] == [2]
+    assert plan["gpusUsed"] == plan["optimalGPUs"] == 3
+    # Balanced spares keep MIG on: no GPU's mode flips, so mig-parted touches GPU 2 only.
+    assert res.status["migChanges"] == {
+        n: {"config": plan["configName"], "gpus": [2], "migModeFlips": [], "services": []}
+        for n in ("gpu-a100-2", "gpu-a100-3")
+    }
+
+
+def test_unchanged_pool_plans_the_same_config_and_reports_no_pending_change() -> None:
+    first = run(GROWN, required={"nodes": GROWN_NODES})
+    name = first.status["migPlans"]["a100-80gb"]["configName"]
+    nodes = copy.deepcopy(GROWN_NODES)
+    for n in nodes:
+        n["metadata"]["labels"]["nvidia.com/mig.config"] = name
+        n["metadata"]["labels"]["nvidia.com/mig.config.state"] = "pending"
+    again = run(
+        {**GROWN, "status": first.status}, required={"nodes": nodes}, capabilities=CONDITIONS
+    )
+    assert again.status["migPlans"]["a100-80gb"]["configName"] == name
+    assert again.status["migPartedConfigs"] == first.status["migPartedConfigs"]
+    # Relabelled, mig-manager still applying: the change stays listed until success.
+    assert set(again.status["migChanges"]) == {"gpu-a100-2", "gpu-a100-3"}
+    for n in nodes:
+        n["metadata"]["labels"]["nvidia.com/mig.config.state"] = "success"
+    done = run(
+        {**GROWN, "status": again.status}, required={"nodes": nodes}, capabilities=CONDITIONS
+    )
+    assert "migChanges" not in done.status
+    status, reason, _ = conditions(done)["ReplicasUndisturbed"]
+    assert (status, reason) == ("STATUS_CONDITION_TRUE", "NoPendingChange")
+
+
+def test_a_mode_flip_disrupts_the_whole_node_and_names_the_services_using_it() -> None:
+    # Leftover whole: the 2g.20gb GPU is carved out of a whole GPU, whose MIG mode flips, and
+    # mig-parted then clears every MIG GPU of the node (apply/mode.go) before resetting them.
+    doc = with_spec(GROWN, **{"sharing.leftover": None})
+    first = run(
+        with_spec(doc, **{"sharing.profiles": GROWN["spec"]["sharing"]["profiles"][:2]}),
+        required={"nodes": GROWN_NODES},
+    )
+    nodes = copy.deepcopy(GROWN_NODES)
+    for n in nodes:
+        n["metadata"]["labels"]["nvidia.com/mig.config"] = first.status["migPlans"]["a100-80gb"][
+            "configName"
+        ]
+    services = [
+        isvc("chat", "a100-pool-grown", "nvidia.com/mig-1g.10gb", 2),
+        isvc("idle", "a100-pool-grown", "nvidia.com/mig-1g.10gb", 0),
+        isvc("other", "another-pool", "nvidia.com/mig-1g.10gb", 1),
+    ]
+    res = run(
+        {**doc, "status": first.status},
+        required={"nodes": nodes, "inferenceservices": services},
+        capabilities=CONDITIONS,
+    )
+    change = res.status["migChanges"]["gpu-a100-2"]
+    assert change["migModeFlips"] == [2]
+    assert change["gpus"] == list(range(8))
+    assert change["services"] == ["team-a/chat"]
+    status, reason, message = conditions(res)["ReplicasUndisturbed"]
+    assert (status, reason) == ("STATUS_CONDITION_FALSE", "MigChangeDisruptsReplicas")
+    assert "gpu-a100-2, gpu-a100-3" in message
+    assert "team-a/chat" in message

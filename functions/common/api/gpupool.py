@@ -17,6 +17,7 @@ Leftover = Literal["whole", "balanced", "fill"]
 Allocation = Literal["device-plugin", "dra"]
 # The NVIDIA DRA driver's TimeSliceInterval values (api/nvidia.com/resource/v1beta1/sharing.go).
 TimeSliceInterval = Literal["Default", "Short", "Medium", "Long"]
+Prefer = Literal["fewestGPUs", "fewestChanges"]
 RATIO_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
@@ -34,6 +35,10 @@ class Sharing(SpecModel):
     """MIG profiles and counts per node, when mode is mig."""
     leftover: Leftover | None = None
     """Unused GPUs: whole (default, MIG off), balanced (all-balanced), fill (more of profiles)."""
+    prefer: Prefer | None = None
+    """When profiles or counts change: fewestGPUs (default: the fewest GPUs, and among such
+    plans the fewest GPUs whose layout changes) or fewestChanges (the fewest changed GPUs, even
+    if the new plan uses more GPUs than it needs)."""
 
     rules = (
         Rule(
@@ -50,6 +55,11 @@ class Sharing(SpecModel):
             "self.mode == 'mig' || !has(self.leftover)",
             "leftover is only allowed when mode is mig",
             lambda s: s.mode == "mig" or s.leftover is None,
+        ),
+        Rule(
+            "self.mode == 'mig' || !has(self.prefer)",
+            "prefer is only allowed when mode is mig",
+            lambda s: s.mode == "mig" or s.prefer is None,
         ),
     )
 

@@ -84,11 +84,32 @@ class MigPlanStatus(SpecModel):
     gpusUsed: Int64 | None = None
     """GPUs per node the requested MIG instances occupy."""
     optimal: bool | None = None
-    """Whether gpusUsed is proven minimal (exact search finished or the lower bound was met)."""
+    """Whether optimalGPUs is proven minimal (exact search finished or the lower bound was met)."""
     nodes: Int64 | None = None
     """Nodes of the pool with this GPU model."""
     gpusPerNode: Int64 | None = None
     """GPUs per node (largest nvidia.com/gpu.count among those nodes)."""
+    optimalGPUs: Int64 | None = None
+    """Fewest GPUs per node the request needs (gpusUsed exceeds it only with prefer
+    fewestChanges)."""
+    changedGPUs: list[int] = Field(default_factory=list)
+    """GPU indices whose layout differs from the previous plan (configName before this one)."""
+    previousConfigName: str | None = None
+    """The plan this one was made from (kept until a plan changes again)."""
+
+
+class MigNodeChange(SpecModel):
+    config: str
+    """mig-parted configuration the node is moving to."""
+    gpus: list[int] = Field(default_factory=list)
+    """GPU indices whose MIG instances mig-manager destroys and recreates (every GPU of the
+    node when one GPU's MIG mode flips)."""
+    migModeFlips: list[int] = Field(default_factory=list)
+    """GPU indices whose MIG mode flips; mig-parted then clears every MIG GPU of the node and
+    resets all its GPUs."""
+    services: list[str] = Field(default_factory=list)
+    """Bound InferenceServices (namespace/name) with replicas that request a resource those GPUs
+    expose: the function does not read Pods, so any of their replicas may run there."""
 
 
 class MetricsAgentStatus(SpecModel):
@@ -132,6 +153,8 @@ class GPUPoolStatus(SpecModel):
     """Pool-wide capacity per advertised extended resource name."""
     metricsAgent: MetricsAgentStatus | None = None
     """The node metrics agent, when spec.metricsAgent.enabled."""
+    migChanges: dict[str, MigNodeChange] = Field(default_factory=dict)
+    """Per node: the MIG change pending there (until it reports success) and what it disrupts."""
     warnings: list[str] = Field(default_factory=list)
     """Requested features the rendered configuration cannot honour, and why."""
 
