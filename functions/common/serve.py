@@ -226,11 +226,12 @@ async def _serve(
         server.add_insecure_port(address)
     else:
         server.add_secure_port(address, creds)
-    await server.start()
+    # Handlers before the port opens: a SIGTERM sent as soon as the port answers is ours to handle.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    await server.start()
     log = logging.get_logger()
     log.info("serving", address=address, workers=servicer.workers, tls=not insecure)
     terminated = asyncio.ensure_future(server.wait_for_termination())

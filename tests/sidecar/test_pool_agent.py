@@ -33,7 +33,12 @@ from tests.fnharness import ROOT, Result, example, run
 from tests.sidecar import procs
 from tests.sidecar.kubelet import FakeKubelet
 
-POOLS = sorted(p.stem for p in (ROOT / "examples" / "claims").glob("*-pool.yaml"))
+# DRA pools run no agent (tests/unit/test_gpupool_metricsagent.py says so for them).
+POOLS = sorted(
+    p.stem
+    for p in (ROOT / "examples" / "claims").glob("*-pool.yaml")
+    if example(p.name)["spec"].get("allocation", "device-plugin") == "device-plugin"
+)
 
 
 def required(pool: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
