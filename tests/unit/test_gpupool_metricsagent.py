@@ -11,29 +11,19 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fnharness import Result, example, run, with_spec
+from tests.unit.test_gpupool import node
 
 CONDITIONS = (fnv1.CAPABILITY_CONDITIONS,)
 POOL = example("l4-timeslice-pool.yaml")
 AGENT = ["metrics-agent", "metrics-agent-podmonitor", "metrics-agent-serviceaccount"]
 OWNER_LABEL = "inference.ai/gpupool"
+L4 = ("NVIDIA-L4", 4)  # product and GPU count of the example pool's nodes
 
 
-def node(name: str, **labels: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "labels": {
-                "nvidia.com/gpu.product": "NVIDIA-L4",
-                "nvidia.com/gpu.count": "4",
-                **labels,
-            },
-        },
-    }
-
-
-L4_NODES = [node("l4-0", **{"gpu-type": "nvidia-l4"}), node("l4-1", **{"gpu-type": "nvidia-l4"})]
+L4_NODES = [
+    node("l4-0", *L4, **{"gpu-type": "nvidia-l4"}),
+    node("l4-1", *L4, **{"gpu-type": "nvidia-l4"}),
+]
 
 
 def manifest(res: Result, name: str) -> dict[str, Any]:
@@ -382,9 +372,9 @@ def test_a_node_two_pools_select_runs_only_the_oldest_pools_agent() -> None:
     DaemonSet's nodeSelector evaluated against the labelled Nodes: every node has exactly one
     agent, and the shared node its owner's."""
     nodes = [
-        node("only-old", **{"gpu-type": "nvidia-l4"}),
-        node("shared", **{"gpu-type": "nvidia-l4", "team": "x"}),
-        node("only-young", **{"gpu-type": "other", "team": "x"}),
+        node("only-old", *L4, **{"gpu-type": "nvidia-l4"}),
+        node("shared", *L4, **{"gpu-type": "nvidia-l4", "team": "x"}),
+        node("only-young", *L4, **{"gpu-type": "other", "team": "x"}),
     ]
     old = pool_doc("old", "2026-01-01T00:00:00Z", {"gpu-type": "nvidia-l4"})
     young = pool_doc("young", "2026-02-01T00:00:00Z", {"team": "x"})
