@@ -28,6 +28,9 @@ from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import Cluster, is_ready
 
 S = TypeVar("S", bound=SpecModel)
+DEFAULT_TTL = timedelta(minutes=1)
+"""How long Crossplane may reuse a response (function response cache) and, with realtime
+compositions, when it reconciles an unchanged composite again: docs/performance.md."""
 MAX_RESPONSE_BYTES = 4 * 2**20
 """Crossplane's gRPC client receives at most 4 MiB (gRPC's default) from a function; a larger
 response would fail as RESOURCE_EXHAUSTED with no word on which composite or why."""
@@ -120,9 +123,15 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     raises into a fatal result; `RunFunction` here is for in-process callers and raises.
     """
 
-    def __init__(self, kind: Kind, compose: Callable[[Request[S]], Composed]) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        compose: Callable[[Request[S]], Composed],
+        ttl: timedelta = DEFAULT_TTL,
+    ) -> None:
         self.kind = kind
         self.compose = compose
+        self.ttl = ttl
         self.log = logging.get_logger()
 
     async def RunFunction(
@@ -131,7 +140,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         return self.run(req)
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        rsp = response.to(req, ttl=timedelta(minutes=1))
+        rsp = response.to(req, ttl=self.ttl)
         if bad := structs.non_finite(req.observed.composite.resource):
             response.fatal(rsp, f"invalid composite: {structs.describe(bad)}")
             return rsp
@@ -218,7 +227,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         size = rsp.ByteSize()
         if size > MAX_RESPONSE_BYTES:
             log.info("composed a response over the gRPC limit", bytes=size)
-            rsp = response.to(req, ttl=timedelta(minutes=1))
+            rsp = response.to(req, ttl=self.ttl)
             response.fatal(
                 rsp,
                 f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "

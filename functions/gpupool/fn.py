@@ -13,6 +13,7 @@ the node labels, which is what mig-manager and the device plugin's config-manage
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from functions.common import peers
@@ -178,5 +179,11 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     return Composed(resources, status, warnings, conditions, requirements(req))
 
 
+TTL = timedelta(minutes=1)
+"""Response TTL: the pool reads Nodes, which change outside Crossplane, and at scale Crossplane's
+circuit breaker drops its watch events, so this requeue is what keeps its status current
+(docs/performance.md)."""
+
+
 def runner() -> CompositionFunction[GPUPoolSpec]:
-    return CompositionFunction(GPU_POOL, compose)
+    return CompositionFunction(GPU_POOL, compose, ttl=TTL)

@@ -25,13 +25,16 @@ Holds /tmp/inference-e2e.lock (the control plane's fixed ports) and then
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,8 +64,11 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok",
 )
+CREATORS = 8  # concurrent POSTs
+PHASES = ("ramp", "change", "steady")
 CACHE_FLAGS = ("--enable-function-response-cache",)
 SERVICES = "/apis/inference.ai/v1alpha1/inferenceservices"
+POOLS = "/apis/inference.ai/v1alpha1/gpupools"
 DEPLOYMENTS = f"/apis/apps/v1/deployments?labelSelector={workload.SERVICE_LABEL}"
 
 
@@ -143,6 +149,16 @@ def items(cp: ControlPlane, path: str) -> list[dict[str, Any]]:
     return out
 
 
+def breakers_open(cp: ControlPlane) -> dict[str, int]:
+    """How many pools and services Crossplane's circuit breaker currently holds open (their
+    `Responsive` condition is False: watch events for them are dropped but one per 30 s)."""
+    out = {}
+    for kind, path in (("pools", POOLS), ("services", SERVICES)):
+        found = items(cp, path)
+        out[kind] = sum(1 for o in found if workload.condition_false(o, "Responsive"))
+    return out
+
+
 def poll(
     check: Callable[[], bool], timeout: float, procs: ControlPlane, interval: float = 1.0
 ) -> float | None:
@@ -162,11 +178,32 @@ def create(cp: ControlPlane, docs: list[dict[str, Any]]) -> None:
     cp.kubectl("create", "-f", "-", input=yaml.safe_dump_all(docs, sort_keys=False))
 
 
+def post(cp: ControlPlane, doc: dict[str, Any]) -> None:
+    meta = doc["metadata"]
+    path = f"/apis/{doc['apiVersion']}/namespaces/{meta['namespace']}/inferenceservices"
+    req = urllib.request.Request(
+        cp.server + path,
+        data=json.dumps(doc).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=120, context=cp.ssl_context()) as r:
+        r.read()
+
+
+def create_services(cp: ControlPlane, docs: list[dict[str, Any]]) -> None:
+    """POST every service, CREATORS at a time: `kubectl create -f` sends one request after
+    the other (about one a second here), which would time kubectl rather than Crossplane."""
+    with concurrent.futures.ThreadPoolExecutor(CREATORS) as pool:
+        for done in pool.map(functools.partial(post, cp), docs):
+            del done  # raises the first failure
+
+
 def ramp_phase(
     cp: ControlPlane, xp: crossplane.Crossplane, w: Workload, before: Probe, timeout: float
 ) -> tuple[float, Probe, Phase]:
     """Create every service; until all are Ready and Synced."""
-    create(cp, w.services_manifests())
+    create_services(cp, w.services_manifests())
     apply_s = time.monotonic() - before.t
     synced_at: list[float] = []
     counts: list[tuple[float, int, int]] = []
@@ -189,6 +226,7 @@ def ramp_phase(
         synced_s=round(synced_at[0], 1) if synced_at else None,
         timeline=counts[:: max(1, len(counts) // 40)],
         ready=counts[-1][2] if counts else 0,
+        breakers_open=breakers_open(cp),
     )
     log(f"ramp: all Ready {done} s (load {ramp.load[0]:.1f})")
     return apply_s, ramped, ramp
@@ -230,6 +268,7 @@ def change_phase(
         rerendered=changed.get("bound", 0),
         rerendered_unbound=changed.get("other", 0),
         ready_again_s=round(time.monotonic() - start, 1) if again is not None else None,
+        breakers_open=breakers_open(cp),
     )
     log(f"pool change: re-rendered {rerender_s} s, Ready again {phase.extra['ready_again_s']}")
     return probe, phase
@@ -254,9 +293,7 @@ def run(services: int, cache: bool, form: str, timeout: float, steady: float, ke
             peers = len(workload.POOLS) + len(w.namespaces)
 
             def peers_ready() -> bool:
-                found = items(cp, "/apis/inference.ai/v1alpha1/gpupools") + items(
-                    cp, "/apis/inference.ai/v1alpha1/tokencaches"
-                )
+                found = items(cp, POOLS) + items(cp, "/apis/inference.ai/v1alpha1/tokencaches")
                 return workload.ready_and_synced(found) == peers
 
             if poll(peers_ready, timeout, cp) is None:
@@ -274,6 +311,14 @@ def run(services: int, cache: bool, form: str, timeout: float, steady: float, ke
             return Run(services, cache, form, load_start, setup_s, apply_s, ramp, change, quiet)
 
 
+def load(path: Path) -> list[Run]:
+    runs = []
+    for r in json.loads(path.read_text()):
+        phases = {k: Phase(**{**r[k], "load": tuple(r[k]["load"])}) for k in PHASES}
+        runs.append(Run(**{**r, **phases, "load_start": tuple(r["load_start"])}))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.scale.bench", description=__doc__)
     p.add_argument("--sizes", default="100,250,500", help="InferenceService counts (comma list)")
@@ -285,7 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steady", type=float, default=90, help="quiet window in seconds (90)")
     p.add_argument("--out", type=Path, default=None, help="write results.json and report.md here")
     p.add_argument("--keep", action="store_true", help="keep each control plane's temp dir")
+    p.add_argument(
+        "--report", type=Path, default=None, help="only print the tables of a results.json"
+    )
     args = p.parse_args(argv)
+    if args.report:
+        print(report.render(load(args.report)))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     settings = [s.strip() for s in args.cache.split(",") if s.strip()]
     if bad := sorted(set(settings) - {"off", "on"}):

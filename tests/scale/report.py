@@ -27,9 +27,8 @@ def calls(phase: Phase) -> str:
     return per_function(phase.calls.get("calls", {}))
 
 
-def hits(phase: Phase) -> str:
-    found = phase.calls.get("hits", {})
-    return per_function(found) if found else "-"
+def hits(run: Run, phase: Phase) -> str:
+    return per_function(phase.calls.get("hits", {})) if run.cache else "-"
 
 
 def cpu(phase: Phase, *names: str) -> str:
@@ -44,6 +43,11 @@ def load(phase: Phase) -> str:
     return f"{phase.load[0]:.1f}"
 
 
+def breakers(phase: Phase) -> str:
+    found = phase.extra.get("breakers_open") or {}
+    return f"{found.get('pools', '-')} / {found.get('services', '-')}"
+
+
 def label(run: Run) -> str:
     return f"| {run.services} | {'on' if run.cache else 'off'} "
 
@@ -52,8 +56,9 @@ def ramp(runs: Sequence[Run]) -> str:
     head = (
         "| services | cache | all Synced s | all Ready s | create s | core CPU s "
         "| fn CPU s IS / pool / cache | calls IS / pool / cache | cache hits "
-        "| kube-apiserver + etcd CPU s | load (1 min) start / end |\n"
-        "|---:|---|---:|---:|---:|---:|---|---|---|---:|---|\n"
+        "| kube-apiserver + etcd CPU s | circuit open pools / services "
+        "| load (1 min) start / end |\n"
+        "|---:|---|---:|---:|---:|---:|---|---|---|---:|---|---|\n"
     )
     rows = []
     for r in runs:
@@ -61,8 +66,9 @@ def ramp(runs: Sequence[Run]) -> str:
         synced = ph.extra.get("synced_s")
         rows.append(
             label(r) + f"| {seconds(synced)} | {seconds(ph.done_s)} | {r.apply_s:.0f} "
-            f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {calls(ph)} | {hits(ph)} "
-            f"| {cpu(ph, 'kube-apiserver', 'etcd')} | {r.load_start[0]:.1f} / {load(ph)} |"
+            f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {calls(ph)} | {hits(r, ph)} "
+            f"| {cpu(ph, 'kube-apiserver', 'etcd')} | {breakers(ph)} "
+            f"| {r.load_start[0]:.1f} / {load(ph)} |"
         )
     return head + "\n".join(rows) + "\n"
 
@@ -87,7 +93,8 @@ def change(runs: Sequence[Run]) -> str:
     head = (
         "| services | cache | bound to the pool | all bound re-rendered s | all Ready again s "
         "| calls IS / pool / cache | cache hits | core CPU s | fn CPU s IS / pool / cache "
-        "| load (1 min) |\n|---:|---|---:|---:|---:|---|---|---:|---|---:|\n"
+        "| circuit open pools / services | load (1 min) |\n"
+        "|---:|---|---:|---:|---:|---|---|---:|---|---|---:|\n"
     )
     rows = []
     for r in runs:
@@ -95,8 +102,8 @@ def change(runs: Sequence[Run]) -> str:
         x = ph.extra
         rows.append(
             label(r) + f"| {x.get('bound')} | {seconds(ph.done_s)} "
-            f"| {seconds(x.get('ready_again_s'))} | {calls(ph)} | {hits(ph)} "
-            f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {load(ph)} |"
+            f"| {seconds(x.get('ready_again_s'))} | {calls(ph)} | {hits(r, ph)} "
+            f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {breakers(ph)} | {load(ph)} |"
         )
     return head + "\n".join(rows) + "\n"
 
@@ -110,7 +117,7 @@ def steady(runs: Sequence[Run]) -> str:
     for r in runs:
         ph = r.steady
         rows.append(
-            label(r) + f"| {ph.wall_s:.0f} | {calls(ph)} | {hits(ph)} "
+            label(r) + f"| {ph.wall_s:.0f} | {calls(ph)} | {hits(r, ph)} "
             f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {load(ph)} |"
         )
     return head + "\n".join(rows) + "\n"

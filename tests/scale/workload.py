@@ -158,6 +158,11 @@ def condition_true(obj: Mapping[str, Any], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
+def condition_false(obj: Mapping[str, Any], kind: str) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == kind and c.get("status") == "False" for c in conditions)
+
+
 def ready_and_synced(objects: Sequence[Mapping[str, Any]]) -> int:
     """How many of `objects` are Ready and Synced."""
     return sum(1 for o in objects if condition_true(o, "Ready") and condition_true(o, "Synced"))
