@@ -12,7 +12,8 @@ realtime compositions, provider-kubernetes, our three functions served with mTLS
    the Deployment of every service bound to it carries the label in its node affinity (the
    InferenceService function re-rendered it with the changed pool and Crossplane applied it),
    and until all services are Ready again (the Deployments rolled out under kwok);
-3. steady: a quiet window (`--steady` seconds) in which only the functions' TTL requeues run.
+3. steady: 30 s after that, a quiet window (`--steady` seconds) in which only the functions'
+   TTL requeues should run.
 
 Each phase records CPU seconds and RSS of every component's process group (/proc), the calls
 Crossplane core made to each function, its cache hits and misses, and the load average: the
@@ -64,6 +65,7 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok",
 )
+SETTLE = 30.0  # seconds between the pool change's end and the steady window
 CREATORS = 8  # concurrent POSTs
 PHASES = ("ramp", "change", "steady")
 CACHE_FLAGS = ("--enable-function-response-cache",)
@@ -234,7 +236,7 @@ def ramp_phase(
 
 def change_phase(
     cp: ControlPlane, xp: crossplane.Crossplane, w: Workload, ramped: Probe, timeout: float
-) -> tuple[Probe, Phase]:
+) -> Phase:
     """Edit pool CHANGED; until every bound service's Deployment carries the edit, then until
     all services are Ready again."""
     bound = {
@@ -260,8 +262,7 @@ def change_phase(
     start = time.monotonic()
     rerender_s = poll(rerendered, timeout, cp)
     again = poll(lambda: workload.ready_and_synced(items(cp, SERVICES)) == w.services, timeout, cp)
-    probe = Probe(cp, xp)
-    phase = probe.phase(
+    phase = Probe(cp, xp).phase(
         ramped,
         rerender_s,
         bound=len(bound),
@@ -271,7 +272,7 @@ def change_phase(
         breakers_open=breakers_open(cp),
     )
     log(f"pool change: re-rendered {rerender_s} s, Ready again {phase.extra['ready_again_s']}")
-    return probe, phase
+    return phase
 
 
 def run(services: int, cache: bool, form: str, timeout: float, steady: float, keep: bool) -> Run:
@@ -304,10 +305,11 @@ def run(services: int, cache: bool, form: str, timeout: float, steady: float, ke
 
             before = Probe(cp, xp)
             apply_s, ramped, ramp = ramp_phase(cp, xp, w, before, timeout)
-            changed, change = change_phase(cp, xp, w, ramped, timeout)
+            change = change_phase(cp, xp, w, ramped, timeout)
+            time.sleep(SETTLE)  # the rollout's last events (old pods going) before the window
+            quiet_start = Probe(cp, xp)
             time.sleep(steady)
-            settled = Probe(cp, xp)
-            quiet = settled.phase(changed, None)
+            quiet = Probe(cp, xp).phase(quiet_start, None)
             return Run(services, cache, form, load_start, setup_s, apply_s, ramp, change, quiet)
 
 

@@ -54,11 +54,12 @@ def label(run: Run) -> str:
 
 def ramp(runs: Sequence[Run]) -> str:
     head = (
-        "| services | cache | all Synced s | all Ready s | create s | core CPU s "
+        "| services | cache | all Synced s | all Ready s | create s | Ready after last create s "
+        "| core CPU s "
         "| fn CPU s IS / pool / cache | calls IS / pool / cache | cache hits "
         "| kube-apiserver + etcd CPU s | circuit open pools / services "
         "| load (1 min) start / end |\n"
-        "|---:|---|---:|---:|---:|---:|---|---|---|---:|---|---|\n"
+        "|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|---|---|\n"
     )
     rows = []
     for r in runs:
@@ -66,6 +67,7 @@ def ramp(runs: Sequence[Run]) -> str:
         synced = ph.extra.get("synced_s")
         rows.append(
             label(r) + f"| {seconds(synced)} | {seconds(ph.done_s)} | {r.apply_s:.0f} "
+            f"| {seconds(None if ph.done_s is None else ph.done_s - r.apply_s)} "
             f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {calls(ph)} | {hits(r, ph)} "
             f"| {cpu(ph, 'kube-apiserver', 'etcd')} | {breakers(ph)} "
             f"| {r.load_start[0]:.1f} / {load(ph)} |"
