@@ -39,6 +39,16 @@ def fn_cpu(phase: Phase) -> str:
     return per_function(phase.cpu_s, "{:.1f}")
 
 
+def per_call(phase: Phase, fn: str = "function-inferenceservice") -> str:
+    """CPU ms per call in the function's process / mean call latency ms as core saw it."""
+    n = phase.calls.get("calls", {}).get(fn, 0.0)
+    if not n:
+        return "-"
+    cpu_ms = phase.cpu_s.get(fn, 0.0) / n * 1000
+    latency_ms = phase.calls.get("seconds", {}).get(fn, 0.0) / n * 1000
+    return f"{cpu_ms:.1f} / {latency_ms:.0f}"
+
+
 def load(phase: Phase) -> str:
     return f"{phase.load[0]:.1f}"
 
@@ -57,9 +67,9 @@ def ramp(runs: Sequence[Run]) -> str:
         "| services | cache | all Synced s | all Ready s | create s | Ready after last create s "
         "| core CPU s "
         "| fn CPU s IS / pool / cache | calls IS / pool / cache | cache hits "
-        "| kube-apiserver + etcd CPU s | circuit open pools / services "
-        "| load (1 min) start / end |\n"
-        "|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|---|---|\n"
+        "| IS CPU ms / latency ms per call | kube-apiserver + etcd CPU s "
+        "| circuit open pools / services | load (1 min) start / end |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---|---|---|---|---:|---|---|\n"
     )
     rows = []
     for r in runs:
@@ -69,7 +79,7 @@ def ramp(runs: Sequence[Run]) -> str:
             label(r) + f"| {seconds(synced)} | {seconds(ph.done_s)} | {r.apply_s:.0f} "
             f"| {seconds(None if ph.done_s is None else ph.done_s - r.apply_s)} "
             f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {calls(ph)} | {hits(r, ph)} "
-            f"| {cpu(ph, 'kube-apiserver', 'etcd')} | {breakers(ph)} "
+            f"| {per_call(ph)} | {cpu(ph, 'kube-apiserver', 'etcd')} | {breakers(ph)} "
             f"| {r.load_start[0]:.1f} / {load(ph)} |"
         )
     return head + "\n".join(rows) + "\n"
@@ -95,8 +105,8 @@ def change(runs: Sequence[Run]) -> str:
     head = (
         "| services | cache | bound to the pool | all bound re-rendered s | all Ready again s "
         "| calls IS / pool / cache | cache hits | core CPU s | fn CPU s IS / pool / cache "
-        "| circuit open pools / services | load (1 min) |\n"
-        "|---:|---|---:|---:|---:|---|---|---:|---|---|---:|\n"
+        "| IS CPU ms / latency ms per call | circuit open pools / services | load (1 min) |\n"
+        "|---:|---|---:|---:|---:|---|---|---:|---|---|---|---:|\n"
     )
     rows = []
     for r in runs:
@@ -105,7 +115,8 @@ def change(runs: Sequence[Run]) -> str:
         rows.append(
             label(r) + f"| {x.get('bound')} | {seconds(ph.done_s)} "
             f"| {seconds(x.get('ready_again_s'))} | {calls(ph)} | {hits(r, ph)} "
-            f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {breakers(ph)} | {load(ph)} |"
+            f"| {cpu(ph, 'crossplane-core')} | {fn_cpu(ph)} | {per_call(ph)} | {breakers(ph)} "
+            f"| {load(ph)} |"
         )
     return head + "\n".join(rows) + "\n"
 
