@@ -80,26 +80,14 @@ def log(msg: str) -> None:
 
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
-    """Both locks, in their order. Waiting for the bench lock while holding the e2e lock would
-    keep others' e2e tests waiting on a benchmark that does not run yet: the e2e lock is let go
-    while the bench lock is busy (never the other way round, so no deadlock)."""
-    e2e_path, bench_path = LOCKS
-    with open(e2e_path, "a") as e2e, open(bench_path, "a") as bench:
-        log(f"waiting for {e2e_path} and {bench_path}")
-        while True:
-            fcntl.flock(e2e, fcntl.LOCK_EX)
-            try:
-                fcntl.flock(bench, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                fcntl.flock(e2e, fcntl.LOCK_UN)
-                time.sleep(5)
-        try:
-            log("holding both locks")
-            yield
-        finally:
-            fcntl.flock(bench, fcntl.LOCK_UN)
-            fcntl.flock(e2e, fcntl.LOCK_UN)
+    """Both locks, in their order (as `flock e2e flock bench` takes them)."""
+    with contextlib.ExitStack() as stack:
+        for path in LOCKS:
+            f = stack.enter_context(open(path, "a"))
+            log(f"waiting for {path}")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        log("holding both locks")
+        yield
 
 
 @dataclass
