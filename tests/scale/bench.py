@@ -172,8 +172,11 @@ def poll(
         dead = [p.name for p in procs.procs if not p.alive()]
         if dead:
             raise RuntimeError(f"{', '.join(dead)} exited during the benchmark")
-        if check():
-            return time.monotonic() - start
+        try:
+            if check():
+                return time.monotonic() - start
+        except (OSError, RuntimeError) as err:  # an overloaded API server answers 504: next tick
+            log(f"no observation this tick: {err}")
         time.sleep(interval)
     return None
 
