@@ -351,7 +351,7 @@ def options_table(reqs: dict[str, tuple[str, bytes]]) -> list[str]:
             if expect is not None:
                 got = [read(c) for c in corpus]
                 assert repr(got) == repr([expect(w) for w in want]), f"{name}: {label} differs"
-            reads[name] = lambda r=read, cs=corpus: [r(c) for c in cs]
+            reads[name] = lambda r=read, cs=corpus: [r(c) for c in cs]  # type: ignore[misc]
         rsp = fnharness.RUNNERS[kind].run(req)
         dicts = [resource.struct_to_dict(r.resource) for r in rsp.desired.resources.values()]
         wanted = [write_options()["SDK resource.update (Struct.update) (before)"](d) for d in dicts]
@@ -362,7 +362,7 @@ def options_table(reqs: dict[str, tuple[str, bytes]]) -> list[str]:
                 assert [g.SerializeToString() for g in got] == [
                     w.SerializeToString() for w in wanted
                 ], f"{name} writes {label} differently"
-            writes[name] = lambda w=write, ds=dicts: [w(d) for d in ds]
+            writes[name] = lambda w=write, ds=dicts: [w(d) for d in ds]  # type: ignore[misc]
         for direction, fns in (("read", reads), ("write", writes)):
             times = fastest(fns)
             before = next(iter(times.values()))
