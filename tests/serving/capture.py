@@ -1,8 +1,8 @@
 """The RunFunctionRequests `crossplane composition render` really sends, captured.
 
-`python -m tests.serving.capture DIR` serves the three functions on FN_PORT_BASE's ports behind a
-recorder, renders every example with the real CLI and core (`python -m hack.render
---reuse-running`) and writes, per composite, the last request the CLI sent (the one with its
+`python -m tests.serving.capture DIR` serves the three functions on FN_PORT_BASE's ports (default:
+three free ones) behind a recorder, renders every example with the real CLI and core (`python -m
+hack.render --reuse-running`) and writes, per composite, the last request the CLI sent (the one with its
 requirements met) to `DIR/<Kind>/<composite>.binpb`, serialized as it arrived. The conversion
 benchmark (`tests/serving/convert_bench.py`) replays them.
 """
@@ -10,7 +10,10 @@ benchmark (`tests/serving/convert_bench.py`) replays them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import random
+import socket
 import subprocess
 import sys
 import threading
@@ -51,8 +54,23 @@ class Recorder:
         )
 
 
+def free_block(count: int) -> int:
+    """The first of `count` consecutive free local ports (9443 is provider-kubernetes')."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(20000, 60000)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + count):
+                    s = held.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+
+
 def capture(out: Path, form: str) -> dict[str, int]:
-    base = int(os.environ.get("FN_PORT_BASE", str(DEFAULT_PORT_BASE)))
+    base = int(os.environ.get("FN_PORT_BASE") or free_block(len(KINDS)))
     recorders, servers = [], []
     for kind in KINDS:
         rec = Recorder(kind.kind)

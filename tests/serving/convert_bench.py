@@ -11,9 +11,15 @@ measured side by side in one run (compare within a table, not across runs or mac
    console script, CPU of the server process per call driven by a client process), for this
    tree and a baseline tree (`--baseline REF`, a `git archive` of it), interleaved, median of
    `--repeat` rounds. The response bytes (deterministic serialization) must be equal.
-3. `serving`: what serving itself costs per call, with a function that does nothing (an empty
-   response): the SDK's `runtime.serve` awaiting it on the event loop, our server (worker
-   threads), and our server composing on the loop (no thread hop).
+3. `serving`: where the served-vs-in-process gap goes. Server CPU per call with a function
+   that does nothing (an empty response) and with the InferenceService, on the SDK's
+   `runtime.serve` (compose awaited on the event loop), on serve.py of the baseline tree (its
+   conversion too), on this tree's serve.py (worker threads) and on this tree's serve.py
+   composing on the loop (no thread hop); beside them the InferenceService in process, on the
+   same request object and on a freshly parsed one.
+
+Functions run as separate processes with `PYTHONPATH` on their tree; CPU is process CPU time
+(user + system), which load on the machine inflates less than wall time, yet does inflate.
 """
 
 from __future__ import annotations
@@ -34,13 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from crossplane.function import cli as sdkcli
 from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format, struct_pb2
 
-from functions.common import serve, structs
-from functions.common.kinds import INFERENCE_SERVICE
+from functions.common import structs
 from tests import fnharness
 from tests.procs import ROOT, free_port
 from tests.serving.capture import capture
@@ -508,67 +512,118 @@ def functions_table(
 # --- 3. serving overhead ---------------------------------------------------------------------
 
 
-class Nothing:
-    """A function that composes nothing: what is left is the cost of serving a call."""
+SERVE = """
+import sys
+from crossplane.function import cli as sdkcli
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from functions.common import serve
+from functions.common.kinds import INFERENCE_SERVICE
+from functions.inferenceservice.fn import runner
 
+stack, function, address, mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+
+class Nothing:
+    # A function that composes nothing: what is left is the cost of serving a call.
     kind = INFERENCE_SERVICE
 
-    def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+    def run(self, req):
         return fnv1.RunFunctionResponse(meta=fnv1.ResponseMeta(tag=req.meta.tag))
 
-    async def RunFunction(self, req: fnv1.RunFunctionRequest, _: Any) -> fnv1.RunFunctionResponse:
+    async def RunFunction(self, req, _):
         return self.run(req)
 
 
+fn = Nothing() if function == "nothing" else runner()
+if stack == "sdk":
+    sdkcli.run(fn, debug=False, address=address, tls_certs_dir=None, insecure=True,
+               max_recv_message_size=mb, max_send_message_size=None)
+    raise SystemExit(0)
+if stack == "inline":
+    async def on_loop(self, req, _):
+        return self.compose(req)
+    serve.Servicer.RunFunction = on_loop
+serve.run(fn, debug=False, address=address, tls_certs_dir=None, insecure=True,
+          max_recv_message_size=mb, max_send_message_size=None)
+"""
+
 STACKS = {
-    "SDK runtime.serve (compose on the event loop)": "sdk",
-    "ours: serve.py (compose on a worker thread)": "ours",
-    "ours, composing on the event loop (no thread hop)": "inline",
+    "SDK runtime.serve: compose awaited on the event loop": ("sdk", "this"),
+    "serve.py before: worker thread, asyncio.wait_for(shield(run_in_executor))": ("ours", "base"),
+    "serve.py after: worker thread, one future and one timer": ("ours", "this"),
+    "serve.py after, composing on the event loop (no thread hop)": ("inline", "this"),
 }
 
-
-def serve_stack(stack: str, address: str) -> None:
-    if stack == "sdk":
-        sdkcli.run(
-            Nothing(),  # type: ignore[arg-type]
-            debug=False,
-            address=address,
-            tls_certs_dir=None,
-            insecure=True,
-            max_recv_message_size=MAX_MESSAGE_MB,
-            max_send_message_size=None,
-        )
-        return
-    if stack == "inline":
-
-        async def on_loop(
-            self: serve.Servicer, req: fnv1.RunFunctionRequest, _: Any
-        ) -> fnv1.RunFunctionResponse:
-            return self.compose(req)
-
-        serve.Servicer.RunFunction = on_loop  # type: ignore[method-assign, assignment]
-    serve.run(
-        Nothing(),
-        debug=False,
-        address=address,
-        tls_certs_dir=None,
-        insecure=True,
-        max_recv_message_size=MAX_MESSAGE_MB,
-        max_send_message_size=None,
-    )
+IN_PROCESS_FRESH = """
+import sys, time
+from crossplane.function import logging
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from functions.inferenceservice.fn import runner
+logging.configure(level=logging.Level.INFO)
+fn, data, seconds = runner(), open(sys.argv[1], "rb").read(), float(sys.argv[2])
+req = fnv1.RunFunctionRequest.FromString(data)
+for label, call in (
+    ("run(req), the same request object", lambda: fn.run(req)),
+    ("parse, run, serialize: a fresh request", lambda: fn.run(
+        fnv1.RunFunctionRequest.FromString(data)).SerializeToString()),
+):
+    call()
+    n, began = 0, time.process_time()
+    while time.process_time() - began < seconds:
+        call()
+        n += 1
+    print(f"{label}\t{(time.process_time() - began) / n}")
+"""
 
 
-def serving_table(data: bytes, repeat: int, seconds: float) -> list[str]:
-    out = ["| server | ms CPU per call (median) |", "|---|---|"]
-    runs: dict[str, list[float]] = {s: [] for s in STACKS}
-    for _ in range(repeat):
-        for label, stack in STACKS.items():
-            port = free_port()
-            cmd = [sys.executable, "-m", "tests.serving.convert_bench", "--serve", stack, str(port)]
-            with server(cmd, ROOT, port) as proc:
-                runs[label].append(served_cpu(proc, port, data, seconds))
-    for label, values in runs.items():
-        out.append(f"| {label} | {statistics.median(values) * 1e3:.3f} |")
+def serving_table(data: bytes, trees: dict[str, Path], repeat: int, seconds: float) -> list[str]:
+    """Server CPU per call with a function that does nothing and with the InferenceService,
+    per serving stack, and the InferenceService in process, side by side."""
+    out = [
+        "| how | nothing, ms CPU | InferenceService, ms CPU | InferenceService minus nothing |",
+        "|---|---|---|---|",
+    ]
+    runs: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "request.binpb"
+        path.write_bytes(data)
+        for _ in range(repeat):
+            for label, (stack, tree) in STACKS.items():
+                for function in ("nothing", "inferenceservice"):
+                    port = free_port()
+                    cmd = [
+                        sys.executable,
+                        "-c",
+                        SERVE,
+                        stack,
+                        function,
+                        f"127.0.0.1:{port}",
+                        str(MAX_MESSAGE_MB),
+                    ]
+                    with server(cmd, trees[tree], port) as proc:
+                        cpu = served_cpu(proc, port, data, seconds)
+                    runs.setdefault((label, function), []).append(cpu)
+            lines = subprocess.run(
+                [sys.executable, "-c", IN_PROCESS_FRESH, str(path), str(seconds)],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout.splitlines()
+            for line in lines:
+                label, value = line.split("\t")
+                runs.setdefault((f"in process: {label}", "inferenceservice"), []).append(
+                    float(value)
+                )
+    labels = dict.fromkeys(label for label, _ in runs)
+    for label in labels:
+        nothing = runs.get((label, "nothing"))
+        fn = statistics.median(runs[(label, "inferenceservice")]) * 1e3
+        if nothing:
+            base = statistics.median(nothing) * 1e3
+            out.append(f"| {label} | {base:.3f} | {fn:.3f} | {fn - base:.3f} |")
+        else:
+            out.append(f"| {label} | - | {fn:.3f} | - |")
     print("\n".join(out), flush=True)
     return out
 
@@ -592,11 +647,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--requests", type=Path, help="captured requests (default: capture now)")
-    parser.add_argument("--serve", nargs=2, metavar=("STACK", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve_stack(args.serve[0], f"127.0.0.1:{args.serve[1]}")
-        return
     with tempfile.TemporaryDirectory() as tmp:
         captured = args.requests
         if captured is None:
@@ -608,11 +659,16 @@ def main() -> None:
             options_table(reqs)
         if "functions" in args.tables:
             base = baseline_tree(args.baseline, Path(tmp) / "baseline")
-            trees = {f"baseline ({args.baseline})": base, "this tree": ROOT}
-            functions_table(reqs, trees, args.repeat, args.seconds)
+            functions_table(
+                reqs,
+                {f"baseline ({args.baseline})": base, "this tree": ROOT},
+                args.repeat,
+                args.seconds,
+            )
         if "serving" in args.tables:
             data = reqs[f"InferenceService {CAPTURED['InferenceService']}"][1]
-            serving_table(data, args.repeat, args.seconds)
+            trees = {"base": baseline_tree(args.baseline, Path(tmp) / "base"), "this": ROOT}
+            serving_table(data, trees, args.repeat, args.seconds)
         print(f"load after: {os.getloadavg()}", flush=True)
 
 
