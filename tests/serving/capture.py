@@ -2,9 +2,9 @@
 
 `python -m tests.serving.capture DIR` serves the three functions on FN_PORT_BASE's ports (default:
 three free ones) behind a recorder, renders every example with the real CLI and core (`python -m
-hack.render --reuse-running`) and writes, per composite, the last request the CLI sent (the one with its
-requirements met) to `DIR/<Kind>/<composite>.binpb`, serialized as it arrived. The conversion
-benchmark (`tests/serving/convert_bench.py`) replays them.
+hack.render --reuse-running`) and writes, per composite, the last request the CLI sent (the one
+with its requirements met) to `DIR/<Kind>/<composite>.binpb`, serialized as it arrived. The
+conversion benchmark (`tests/serving/convert_bench.py`) replays them.
 """
 
 from __future__ import annotations
