@@ -244,6 +244,12 @@ async def _serve(
     options: Sequence[tuple[str, Any]],
     grace: float,
 ) -> None:
+    # Handlers before the port opens: a SIGTERM sent as soon as the port answers is ours to handle.
+    # Adding the port already listens (connections queue until start), so they come first.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
     server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers(servicer.handlers())
     reflection.enable_server_reflection(runtime.SERVICE_NAMES, server)
@@ -252,11 +258,6 @@ async def _serve(
         server.add_insecure_port(address)
     else:
         server.add_secure_port(address, creds)
-    # Handlers before the port opens: a SIGTERM sent as soon as the port answers is ours to handle.
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     await server.start()
     log = logging.get_logger()
     log.info("serving", address=address, workers=servicer.workers, tls=not insecure)
