@@ -582,7 +582,8 @@ def serving_table(data: bytes, trees: dict[str, Path], repeat: int, seconds: flo
     """Server CPU per call with a function that does nothing and with the InferenceService,
     per serving stack, and the InferenceService in process, side by side."""
     out = [
-        "| how | nothing, ms CPU | InferenceService, ms CPU | InferenceService minus nothing |",
+        "| how (least of the rounds) | nothing, ms CPU | InferenceService, ms CPU | "
+        "InferenceService minus nothing |",
         "|---|---|---|---|",
     ]
     runs: dict[tuple[str, str], list[float]] = {}
