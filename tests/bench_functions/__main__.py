@@ -1,0 +1,197 @@
+"""`make bench-functions`: our three functions against function-patch-and-transform, served.
+
+    python -m tests.bench_functions [--repeat 3] [--calls 500] [--port-base 19500] [--no-doc]
+
+1. Capture (capture.py): the exact RunFunctionRequests `crossplane composition render` sends to
+   each function for the benchmark's claims, through a recording proxy; for the Go reference,
+   the llama-70b composite through an equivalent patch-and-transform Composition.
+2. Measure (load.py), in repetitions interleaved A, B, C, D, A, B, ...: each server started
+   fresh, pinned to one core (`taskset`), ghz pinned to another; one checked call, a warm-up,
+   then single-client calls (p50/p99 and the server's CPU per call from /proc/<pid>/stat),
+   calls per second at each concurrency (one connection, as Crossplane keeps), VmRSS after the
+   warm-up and VmHWM at the end.
+3. Report: medians (ranges) over the repetitions and ratios to the Go reference, what each
+   function's RSS consists of (floor.py), into docs/performance.md under its own heading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hack.render.env import REPO, find_binary
+from tests.bench_functions import floor
+from tests.bench_functions.capture import GO_REFERENCE, Captured, Ports, capture
+from tests.bench_functions.load import Settings, Workload, measure, protoset
+from tests.bench_functions.report import SECTION, Run, replace_section, table
+from tests.bench_functions.servers import go_reference, ours
+
+CLAIMS = REPO / "examples" / "claims"
+# One claim per function, each with its observed/required side files as `make render` has them;
+# the Go reference composes the core of llama-70b (tests/bench_functions/patch-and-transform.yaml).
+DEFAULT_CLAIMS = ("llama-70b.yaml", "a100-pool.yaml", "shared-cache.yaml")
+GO_CLAIM = "llama-70b.yaml"
+ENTRIES = {
+    "function-inferenceservice": "functions.inferenceservice.main",
+    "function-gpupool": "functions.gpupool.main",
+    "function-tokencache": "functions.tokencache.main",
+}
+
+
+def pool_node_factory() -> Callable[[int], list[dict[str, Any]]] | None:
+    """Hook for the GPUPool-by-node-count table (issue 15 item 1): realistic GPU Nodes (GFD and
+    NFD labels, extended resources, conditions, images) come from branch `poolscale`'s module,
+    wired here when it is merged; until then `--pool-nodes` says so."""
+    return None
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.bench_functions", description=__doc__)
+    p.add_argument("--repeat", type=int, default=3, help="interleaved repetitions")
+    p.add_argument("--warmup", type=int, default=200, help="unmeasured calls per server start")
+    p.add_argument("--calls", type=int, default=500, help="single-client calls measured")
+    p.add_argument("--concurrent-calls", type=int, default=1000, help="calls per concurrency")
+    p.add_argument("--concurrency", default="4,16", help="client concurrencies, comma-separated")
+    p.add_argument("--claims", nargs="+", default=DEFAULT_CLAIMS, help="example claims (ours)")
+    p.add_argument("--server-cpu", type=int, default=1, help="the core servers are pinned to")
+    p.add_argument("--client-cpu", type=int, default=0, help="the core ghz is pinned to")
+    p.add_argument(
+        "--port-base",
+        type=int,
+        default=int(os.environ.get("BENCH_PORT_BASE", "19500")),
+        help="first of ~20 local ports (BENCH_PORT_BASE)",
+    )
+    p.add_argument("--pool-nodes", default="", help="GPUPool node counts (needs the node hook)")
+    p.add_argument("--doc", type=Path, default=REPO / "docs" / "performance.md")
+    p.add_argument("--no-doc", action="store_true", help="print only; leave --doc alone")
+    p.add_argument("--keep", type=Path, help="keep the captured requests and logs here")
+    args = p.parse_args(argv)
+    if args.pool_nodes and pool_node_factory() is None:
+        p.error("--pool-nodes needs realistic GPU Nodes: pool_node_factory() is not wired yet")
+    return args
+
+
+def workloads(
+    captured: Sequence[Captured], claims: Sequence[str], requests: Path
+) -> list[Workload]:
+    """One per benchmark claim (the function it reaches) and the Go reference, in run order."""
+    wanted = {Path(c).stem for c in claims} | {Path(GO_CLAIM).stem}
+    out = []
+    for c in captured:
+        if c.composite not in wanted:
+            continue
+        name = f"{c.function} {c.composite}"
+        path = requests / f"{c.function}-{c.composite}.bin"
+        path.write_bytes(c.request)
+        server = go_reference(GO_REFERENCE) if c.function == GO_REFERENCE else ours(c.function)
+        out.append(Workload(name, server, path))
+    # The reference first: every repetition starts with it.
+    return sorted(out, key=lambda w: (w.server.name != GO_REFERENCE, w.name))
+
+
+def conditions() -> str:
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, "
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    ghz_bin = find_binary("GHZ_BIN", "ghz")
+    go_server = go_reference(GO_REFERENCE)
+    with tempfile.TemporaryDirectory(prefix="bench-functions-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f">> capturing requests ({', '.join(args.claims)}; {GO_REFERENCE}: {GO_CLAIM})")
+        captured = capture(
+            [CLAIMS / c for c in args.claims],
+            CLAIMS / GO_CLAIM,
+            go_server,
+            Ports(args.port_base),
+            work,
+        )
+        runs_of = workloads(captured, args.claims, work)
+        (work / "runfunction.protoset").write_bytes(protoset())
+        settings = Settings(
+            ghz=ghz_bin,
+            protoset=work / "runfunction.protoset",
+            port=args.port_base + 19,
+            server_cpu=args.server_cpu,
+            client_cpu=args.client_cpu,
+            warmup=args.warmup,
+            calls=args.calls,
+            concurrent_calls=args.concurrent_calls,
+            concurrency=concurrency,
+            logs=work,
+        )
+        loads = [os.getloadavg()[0]]
+        runs: list[Run] = []
+        for rep in range(args.repeat):
+            for w in runs_of:
+                print(f">> repetition {rep + 1}/{args.repeat}: {w.name}", flush=True)
+                runs.append(measure(w, settings))
+            loads.append(os.getloadavg()[0])
+        notes = {w.name: f"{w.request.stat().st_size:,} B" for w in runs_of}
+        order = [w.name for w in runs_of]
+        reference = order[0]
+        cost = table(runs, order, reference, concurrency, notes)
+        memory = floor_table(order)
+    body = "\n\n".join(
+        [
+            f"Measured {conditions()}; load average (1 min) {min(loads):.1f}-{max(loads):.1f} "
+            f"during the run. Each server pinned to core {args.server_cpu}, ghz to core "
+            f"{args.client_cpu}; {args.repeat} interleaved repetitions, each on a fresh server: "
+            f"{args.warmup} warm-up calls, {args.calls} single-client calls, "
+            f"{args.concurrent_calls} calls at each concurrency over one connection. Cells: "
+            "median (min-max) of the repetitions; **bold**: ratio of medians to "
+            f"{reference}. Command: `make bench-functions`.",
+            cost,
+            "What each function's RSS consists of before it serves (MiB added by each import, "
+            "in a fresh interpreter; `tests/bench_functions/floor.py`):",
+            memory,
+        ]
+    )
+    print(f"\n{SECTION}\n\n{body}\n")
+    if not args.no_doc:
+        doc = args.doc.read_text() if args.doc.exists() else "# Performance\n"
+        args.doc.write_text(replace_section(doc, SECTION, body))
+        print(f">> wrote {args.doc}")
+    return 0
+
+
+def floor_table(order: Sequence[str]) -> str:
+    functions = [f for f in ENTRIES if any(o.startswith(f + " ") for o in order)]
+    cols = {f: floor.steps(ENTRIES[f], dict(os.environ)) for f in functions}
+    names = [n for n, _ in next(iter(cols.values()))]
+    lines = [
+        "| component | " + " | ".join(functions) + " |",
+        "|---|" + "---|" * len(functions),
+    ]
+    for i, name in enumerate(names):
+        lines.append(f"| {name} | " + " | ".join(f"{cols[f][i][1]:.1f}" for f in functions) + " |")
+    lines.append(
+        "| **total before serving** | "
+        + " | ".join(f"**{sum(m for _, m in cols[f]):.1f}**" for f in functions)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
