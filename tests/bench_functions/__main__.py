@@ -68,6 +68,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         default=int(os.environ.get("BENCH_PORT_BASE", "19500")),
         help="first of ~20 local ports (BENCH_PORT_BASE)",
     )
+    p.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also serve our functions as of this git commit (same venv, same requests)",
+    )
     p.add_argument("--pool-nodes", default="", help="GPUPool node counts (needs the node hook)")
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "performance.md")
     p.add_argument("--no-doc", action="store_true", help="print only; leave --doc alone")
@@ -79,21 +84,38 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def workloads(
-    captured: Sequence[Captured], claims: Sequence[str], requests: Path
+    captured: Sequence[Captured],
+    claims: Sequence[str],
+    requests: Path,
+    baseline: tuple[str, Path] | None = None,
 ) -> list[Workload]:
-    """One per benchmark claim (the function it reaches) and the Go reference, in run order."""
+    """One per benchmark claim (the function it reaches), each after its baseline (another
+    commit's code) when asked, and the Go reference first: every repetition starts with it."""
     wanted = {Path(c).stem for c in claims} | {Path(GO_CLAIM).stem}
     out = []
     for c in captured:
         if c.composite not in wanted:
             continue
-        name = f"{c.function} {c.composite}"
         path = requests / f"{c.function}-{c.composite}.bin"
         path.write_bytes(c.request)
-        server = go_reference(GO_REFERENCE) if c.function == GO_REFERENCE else ours(c.function)
-        out.append(Workload(name, server, path))
-    # The reference first: every repetition starts with it.
-    return sorted(out, key=lambda w: (w.server.name != GO_REFERENCE, w.name))
+        if c.function == GO_REFERENCE:
+            out.append(Workload(f"{c.function} {c.composite}", go_reference(c.function), path))
+            continue
+        if baseline is not None:
+            ref, tree = baseline
+            out.append(Workload(f"{c.function} {c.composite} @{ref}", ours(c.function, tree), path))
+        out.append(Workload(f"{c.function} {c.composite}", ours(c.function), path))
+    return sorted(out, key=lambda w: w.server.name != GO_REFERENCE)
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tracked files of commit `ref`, for serving its code."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=REPO, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
 
 
 def conditions() -> str:
@@ -126,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             Ports(args.port_base),
             work,
         )
-        runs_of = workloads(captured, args.claims, work)
+        baseline = (
+            (args.baseline, export(args.baseline, work / "baseline")) if args.baseline else None
+        )
+        runs_of = workloads(captured, args.claims, work, baseline)
         (work / "runfunction.protoset").write_bytes(protoset())
         settings = Settings(
             ghz=ghz_bin,

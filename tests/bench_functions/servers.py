@@ -31,13 +31,13 @@ class Server:
         return [*pin, *self.argv, "--insecure", "--address", f"127.0.0.1:{port}"]
 
 
-def ours(function: str) -> Server:
-    # As the image runs them (Dockerfile): unbuffered, no bytecode written.
-    return Server(
-        function,
-        (str(find_function(function)),),
-        (("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
-    )
+def ours(function: str, tree: Path | None = None) -> Server:
+    """A function's console script, as the image runs it (unbuffered, no bytecode written); with
+    `tree`, that source tree's code first on the path (another commit's, for a baseline)."""
+    env = [("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")]
+    if tree is not None:
+        env.append(("PYTHONPATH", str(tree)))
+    return Server(function, (str(find_function(function)),), tuple(env))
 
 
 def go_reference(name: str) -> Server:

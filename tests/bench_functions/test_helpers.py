@@ -99,7 +99,8 @@ def request(claim: str, composite: str, spec: dict[str, object]) -> bytes:
     req.observed.composite.resource.CopyFrom(
         resource.dict_to_struct({"metadata": {"name": composite, "labels": labels}, "spec": spec})
     )
-    return req.SerializeToString()
+    data: bytes = req.SerializeToString()
+    return data
 
 
 def test_the_last_request_per_composite_is_kept_named_by_its_claim() -> None:
