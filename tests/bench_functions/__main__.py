@@ -28,7 +28,7 @@ from typing import Any
 
 from hack.render.env import REPO, find_binary
 from tests.bench_functions import floor
-from tests.bench_functions.capture import GO_REFERENCE, Captured, Ports, capture
+from tests.bench_functions.capture import GO_REFERENCE, Captured, Ports, capture, with_nodes
 from tests.bench_functions.load import Settings, Workload, measure, protoset
 from tests.bench_functions.report import SECTION, Run, replace_section, table
 from tests.bench_functions.servers import go_reference, ours
@@ -38,6 +38,7 @@ CLAIMS = REPO / "examples" / "claims"
 # the Go reference composes the core of llama-70b (tests/bench_functions/patch-and-transform.yaml).
 DEFAULT_CLAIMS = ("llama-70b.yaml", "a100-pool.yaml", "shared-cache.yaml")
 GO_CLAIM = "llama-70b.yaml"
+POOL = "a100-pool"  # the pool whose captured request carries N Nodes in --pool-nodes rows
 ENTRIES = {
     "function-inferenceservice": "functions.inferenceservice.main",
     "function-gpupool": "functions.gpupool.main",
@@ -46,18 +47,19 @@ ENTRIES = {
 
 
 def pool_node_factory() -> Callable[[int], list[dict[str, Any]]] | None:
-    """Hook for the GPUPool-by-node-count table (issue 15 item 1): realistic GPU Nodes (GFD and
-    NFD labels, extended resources, conditions, images) come from branch `poolscale`'s module,
-    wired here when it is merged; until then `--pool-nodes` says so."""
+    """Hook for the GPUPool-by-node-count rows (issue 15 item 1): N realistic GPU Nodes (GFD and
+    NFD labels, extended resources, conditions, images) that a100-pool's nodeSelector selects
+    (`gpu-type: nvidia-a100`), from branch `poolscale`'s module, wired here when it is merged;
+    until then `--pool-nodes` says so."""
     return None
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench_functions", description=__doc__)
     p.add_argument("--repeat", type=int, default=3, help="interleaved repetitions")
-    p.add_argument("--warmup", type=int, default=200, help="unmeasured calls per server start")
-    p.add_argument("--calls", type=int, default=500, help="single-client calls measured")
-    p.add_argument("--concurrent-calls", type=int, default=1000, help="calls per concurrency")
+    p.add_argument("--warmup", type=int, default=100, help="unmeasured calls per server start")
+    p.add_argument("--calls", type=int, default=400, help="single-client calls measured")
+    p.add_argument("--concurrent-calls", type=int, default=400, help="calls per concurrency")
     p.add_argument("--concurrency", default="4,16", help="client concurrencies, comma-separated")
     p.add_argument("--claims", nargs="+", default=DEFAULT_CLAIMS, help="example claims (ours)")
     p.add_argument("--server-cpu", type=int, default=1, help="the core servers are pinned to")
@@ -73,7 +75,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         metavar="REF",
         help="also serve our functions as of this git commit (same venv, same requests)",
     )
-    p.add_argument("--pool-nodes", default="", help="GPUPool node counts (needs the node hook)")
+    p.add_argument(
+        "--pool-nodes",
+        default="",
+        metavar="N,N",
+        help="also GPUPool a100-pool with N realistic Nodes each (e.g. 10,100,1000,5000)",
+    )
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "performance.md")
     p.add_argument("--no-doc", action="store_true", help="print only; leave --doc alone")
     p.add_argument("--keep", type=Path, help="keep the captured requests and logs here")
@@ -106,6 +113,20 @@ def workloads(
             out.append(Workload(f"{c.function} {c.composite} @{ref}", ours(c.function, tree), path))
         out.append(Workload(f"{c.function} {c.composite}", ours(c.function), path))
     return sorted(out, key=lambda w: w.server.name != GO_REFERENCE)
+
+
+def pool_workloads(captured: Sequence[Captured], counts: str, requests: Path) -> list[Workload]:
+    """GPUPool at each node count: the captured pool request with that many realistic Nodes."""
+    make = pool_node_factory()
+    if not counts or make is None:
+        return []
+    (pool,) = [c for c in captured if c.function == "function-gpupool" and c.composite == POOL]
+    out = []
+    for n in (int(c) for c in counts.split(",")):
+        path = requests / f"function-gpupool-{n}-nodes.bin"
+        path.write_bytes(with_nodes(pool.request, make(n)))
+        out.append(Workload(f"function-gpupool {POOL}, {n:,} nodes", ours(pool.function), path))
+    return out
 
 
 def export(ref: str, into: Path) -> Path:
@@ -152,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             (args.baseline, export(args.baseline, work / "baseline")) if args.baseline else None
         )
         runs_of = workloads(captured, args.claims, work, baseline)
+        runs_of += pool_workloads(captured, args.pool_nodes, work)
         (work / "runfunction.protoset").write_bytes(protoset())
         settings = Settings(
             ghz=ghz_bin,

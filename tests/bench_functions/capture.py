@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 import yaml
+from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from hack.render.catalog import load_catalog
@@ -221,3 +222,17 @@ def capture(
     for recorder in recorders.values():
         out.extend(last_per_composite(recorder.function, recorder.requests))
     return out
+
+
+def with_nodes(
+    request: bytes, nodes: Sequence[dict[str, Any]], requirement: str = "nodes"
+) -> bytes:
+    """A captured GPUPool request with `nodes` as the Nodes Crossplane fetched for it: the
+    GPUPool-by-node-count rows, from the request the CLI really sent."""
+    req = fnv1.RunFunctionRequest.FromString(request)
+    items = req.required_resources[requirement].items
+    del items[:]
+    for node in nodes:
+        items.add().resource.CopyFrom(resource.dict_to_struct(node))
+    data: bytes = req.SerializeToString()
+    return data

@@ -78,8 +78,8 @@ def ghz(s: Settings, request: Path, calls: int, concurrency: int) -> Load:
     cmd = [
         "taskset", "-c", str(s.client_cpu), str(s.ghz),
         "--cpus=1", "--insecure", f"--protoset={s.protoset}", f"--call={CALL}",
-        f"--binary-file={request}", f"-n={calls}", f"-c={concurrency}", "--connections=1",
-        "--timeout=60s", "--format=json", f"127.0.0.1:{s.port}",
+        f"--binary-file={request}", f"--total={calls}", f"--concurrency={concurrency}",
+        "--connections=1", "--timeout=60s", "--format=json", f"127.0.0.1:{s.port}",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not done.stdout.strip():

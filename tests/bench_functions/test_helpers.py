@@ -6,7 +6,7 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import descriptor_pb2
 
-from tests.bench_functions.capture import last_per_composite
+from tests.bench_functions.capture import last_per_composite, with_nodes
 from tests.bench_functions.floor import increments
 from tests.bench_functions.load import protoset
 from tests.bench_functions.report import (
@@ -116,3 +116,18 @@ def test_the_protoset_holds_run_function_and_its_imports_before_it() -> None:
     assert names.index("google/protobuf/struct.proto") < names.index(fnv1.DESCRIPTOR.name)
     (service,) = [s for f in files for s in f.service if f.name == fnv1.DESCRIPTOR.name]
     assert [m.name for m in service.method] == ["RunFunction"]
+
+
+def test_a_pool_request_gets_the_nodes_given_and_keeps_everything_else() -> None:
+    req = fnv1.RunFunctionRequest.FromString(request("", "a100-pool", {"n": 1}))
+    req.required_resources["nodes"].items.add().resource.CopyFrom(
+        resource.dict_to_struct({"metadata": {"name": "old"}})
+    )
+    req.required_resources["gpupools"].items.add()
+    nodes = [{"metadata": {"name": f"node-{i}"}} for i in range(3)]
+    out = fnv1.RunFunctionRequest.FromString(with_nodes(req.SerializeToString(), nodes))
+    assert [
+        resource.struct_to_dict(i.resource) for i in out.required_resources["nodes"].items
+    ] == nodes
+    assert len(out.required_resources["gpupools"].items) == 1
+    assert out.observed == req.observed
