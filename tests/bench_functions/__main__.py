@@ -38,6 +38,11 @@ CLAIMS = REPO / "examples" / "claims"
 # the Go reference composes the core of llama-70b (tests/bench_functions/patch-and-transform.yaml).
 DEFAULT_CLAIMS = ("llama-70b.yaml", "a100-pool.yaml", "shared-cache.yaml")
 GO_CLAIM = "llama-70b.yaml"
+GO_REFERENCE_VERSION = next(
+    line.split("=", 1)[1]
+    for line in (REPO / "hack" / "versions.env").read_text().splitlines()
+    if line.startswith("FUNCTION_PATCH_AND_TRANSFORM_VERSION=")
+)
 POOL = "a100-pool"  # the pool whose captured request carries N Nodes in --pool-nodes rows
 ENTRIES = {
     "function-inferenceservice": "functions.inferenceservice.main",
@@ -194,10 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f">> repetition {rep + 1}/{args.repeat}: {w.name}", flush=True)
                 runs.append(measure(w, settings))
             loads.append(os.getloadavg()[0])
-        notes = {w.name: f"{w.request.stat().st_size:,} B" for w in runs_of}
         order = [w.name for w in runs_of]
         reference = order[0]
-        cost = table(runs, order, reference, concurrency, notes)
+        cost = table(runs, order, reference, concurrency)
         memory = floor_table(order)
     body = "\n\n".join(
         [
@@ -208,6 +212,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.concurrent_calls} calls at each concurrency over one connection. Cells: "
             "median (min-max) of the repetitions; **bold**: ratio of medians to "
             f"{reference}. Command: `make bench-functions`.",
+            "Requests: what `crossplane composition render` sent each function for the example "
+            "claim named (captured on the wire; the last call, with the required resources the "
+            "function asked for). The same work: the InferenceService function and "
+            f"{GO_REFERENCE} {GO_REFERENCE_VERSION} compose llama-70b's Deployment, Service, "
+            "autoscaler and PodDisruptionBudget from the same composite and observed resources "
+            "(its Composition, `tests/bench_functions/patch-and-transform.yaml`, has 16 "
+            "patches and travels in its request); for llama-70b the InferenceService function "
+            "also composes a Job, a PersistentVolumeClaim and a PodMonitor, reads the required "
+            "resources it asked for and reports status. The GPUPool and TokenCache rows compose "
+            "other work "
+            f"and are set beside the same reference for scale. {GO_REFERENCE} logs a JSON line "
+            "per call at its default level; ours log none.",
             cost,
             "What each function's RSS consists of before it serves (MiB added by each import, "
             "in a fresh interpreter; `tests/bench_functions/floor.py`):",

@@ -21,6 +21,7 @@ from tests.bench_functions.report import (
     cpu_ticks,
     ghz_summary,
     memory_kib,
+    work,
 )
 from tests.bench_functions.servers import Server, served
 
@@ -90,21 +91,18 @@ def ghz(s: Settings, request: Path, calls: int, concurrency: int) -> Load:
     return load
 
 
-def answer(port: int, request: Path) -> fnv1.RunFunctionResponse:
-    """One call through grpcio: what the server answers this request."""
+def answer(port: int, request: Path) -> bytes:
+    """One call through grpcio: the bytes the server answers this request with."""
     with grpc.insecure_channel(
         f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", MAX_MESSAGE)]
     ) as channel:
-        call = channel.unary_unary(
-            f"/{CALL.rpartition('.')[0]}/RunFunction",
-            response_deserializer=fnv1.RunFunctionResponse.FromString,
-        )
-        rsp: fnv1.RunFunctionResponse = call(request.read_bytes(), timeout=60)
-        return rsp
+        call = channel.unary_unary(f"/{CALL.rpartition('.')[0]}/RunFunction")
+        return bytes(call(request.read_bytes(), timeout=60))
 
 
-def check(name: str, rsp: fnv1.RunFunctionResponse) -> None:
+def check(name: str, response: bytes) -> None:
     """The work measured is a real composition: resources, no fatal result."""
+    rsp = fnv1.RunFunctionResponse.FromString(response)
     fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
     if fatal or not rsp.desired.resources:
         raise RuntimeError(f"{name} does not compose its request: {fatal or 'no resources'}")
@@ -117,7 +115,8 @@ def proc_read(pid: int, what: str) -> str:
 def measure(w: Workload, s: Settings) -> Run:
     """Start the server pinned to its core, check its answer, warm it up, then measure."""
     with served(w.server, s.port, s.logs / f"{w.name}.log", cpu=s.server_cpu) as proc:
-        check(w.name, answer(s.port, w.request))
+        response = answer(s.port, w.request)
+        check(w.name, response)
         ghz(s, w.request, s.warmup, 1)
         warm = memory_kib(proc_read(proc.pid, "status"))
         before = cpu_ticks(proc_read(proc.pid, "stat"))
@@ -132,5 +131,7 @@ def measure(w: Workload, s: Settings) -> Run:
         cpu_ms=cpu_ms_per_call(used, s.calls, HZ),
         rps=rps,
         rss_mib=warm["VmRSS"] / 1024,
-        hwm_mib=end["VmHWM"] / 1024,
+        # VmHWM is updated lazily (it can read below an earlier VmRSS): the largest reading.
+        hwm_mib=max(*warm.values(), *end.values()) / 1024,
+        work=work(w.request.read_bytes(), response),
     )

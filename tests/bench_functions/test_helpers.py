@@ -18,6 +18,7 @@ from tests.bench_functions.report import (
     replace_section,
     span,
     table,
+    work,
 )
 
 # proc(5): pid (comm) state ppid ... utime (14) stime (15) ...; a comm with spaces and ")".
@@ -68,7 +69,7 @@ def run(name: str, cpu: float, rss: float) -> Run:
 
 def test_table_gives_ratios_of_medians_to_the_reference_only_for_the_others() -> None:
     runs = [run("go", 2.0, 40.0), run("py", 4.0, 60.0), run("go", 4.0, 40.0), run("py", 6.0, 50.0)]
-    lines = table(runs, ["go", "py"], "go", [4], {"go": "10 B"}).splitlines()
+    lines = table(runs, ["go", "py"], "go", [4], {"go": "10 B", "py": "20 B"}).splitlines()
     assert lines[0].split(" | ")[2:5] == ["p50 ms (1 client)", "p99 ms (1 client)", "CPU ms/call"]
     go, py = lines[2].split(" | "), lines[3].split(" | ")
     assert go[1] == "10 B"
@@ -131,3 +132,17 @@ def test_a_pool_request_gets_the_nodes_given_and_keeps_everything_else() -> None
     ] == nodes
     assert len(out.required_resources["gpupools"].items) == 1
     assert out.observed == req.observed
+
+
+def test_work_counts_what_the_request_holds_and_the_answer_composed() -> None:
+    req = fnv1.RunFunctionRequest.FromString(request("", "p", {}))
+    req.observed.resources["a"].resource.update({"kind": "Deployment"})
+    req.required_resources["nodes"].items.add()
+    req.required_resources["pools"].items.add()
+    rsp = fnv1.RunFunctionResponse()
+    for name in ("a", "b", "c"):
+        rsp.desired.resources[name].resource.update({"kind": "Service"})
+    data, answer = req.SerializeToString(), rsp.SerializeToString()
+    assert work(data, answer) == (
+        f"{len(data):,} B: 1 observed, 2 required -> 3 resources, {len(answer):,} B"
+    )
