@@ -144,6 +144,11 @@ def export(ref: str, into: Path) -> Path:
     return into
 
 
+def command(argv: Sequence[str] | None) -> str:
+    args = " ".join(sys.argv[1:] if argv is None else argv)
+    return "make bench-functions" + (f" FUNCTIONS_BENCH_ARGS='{args}'" if args else "")
+
+
 def conditions() -> str:
     commit = subprocess.run(
         ["git", "describe", "--always", "--dirty"],
@@ -211,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.warmup} warm-up calls, {args.calls} single-client calls, "
             f"{args.concurrent_calls} calls at each concurrency over one connection. Cells: "
             "median (min-max) of the repetitions; **bold**: ratio of medians to "
-            f"{reference}. Command: `make bench-functions`.",
+            f"{reference}. Command: `{command(argv)}`.",
             "Requests: what `crossplane composition render` sent each function for the example "
             "claim named (captured on the wire; the last call, with the required resources the "
             "function asked for). The same work: the InferenceService function and "
@@ -225,6 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"and are set beside the same reference for scale. {GO_REFERENCE} logs a JSON line "
             "per call at its default level; ours log none.",
             cost,
+            *(
+                []
+                if args.pool_nodes
+                else [
+                    "GPUPool by node count: `--pool-nodes 10,100,1000,5000` adds a row per count, "
+                    f"{POOL}'s captured request with that many realistic Nodes, once "
+                    "`pool_node_factory` (tests/bench_functions/__main__.py) returns them."
+                ]
+            ),
             "What each function's RSS consists of before it serves (MiB added by each import, "
             "in a fresh interpreter; `tests/bench_functions/floor.py`):",
             memory,
