@@ -81,6 +81,8 @@ def ghz(s: Settings, request: Path, calls: int, concurrency: int) -> Load:
         "--cpus=1", "--insecure", f"--protoset={s.protoset}", f"--call={CALL}",
         f"--binary-file={request}", f"--total={calls}", f"--concurrency={concurrency}",
         "--connections=1", "--timeout=60s", "--format=json", f"127.0.0.1:{s.port}",
+        # Large pools' requests and answers: the server's limits, not the client's, apply.
+        "--max-recv-message-size=1GiB", "--max-send-message-size=1GiB",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not done.stdout.strip():
