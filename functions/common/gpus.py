@@ -80,12 +80,21 @@ class GPUModel:
     profiles: tuple[MigProfile, ...] = field(default=())
     inferred: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {p.name: p for p in self.profiles})
+
+    def __hash__(self) -> int:
+        # Models key dicts and caches once per node of a pool: the generated hash would hash
+        # every profile each time. Equal models have equal keys, so this agrees with ==.
+        return hash(self.key)
+
     @property
     def mig_capable(self) -> bool:
         return bool(self.profiles)
 
     def profile(self, name: str) -> MigProfile | None:
-        return next((p for p in self.profiles if p.name == name), None)
+        by_name: dict[str, MigProfile] = self._by_name  # type: ignore[attr-defined]
+        return by_name.get(name)
 
     def profile_of_shape(self, key: str) -> MigProfile | None:
         return next((p for p in self.profiles if p.shape.key == key), None)
