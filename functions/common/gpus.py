@@ -14,7 +14,7 @@ model-independent key (NVML `GPU_INSTANCE_PROFILE_*` enum).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class MigProfile:
     name: str  # as nvidia-smi / mig-parted spell it, e.g. "3g.40gb"
     shape: MigClass
 
-    @property
+    @cached_property  # read per GPU of every node of a pool
     def resource_name(self) -> str:
         """Extended resource the device plugin advertises under the mixed strategy."""
         return "nvidia.com/mig-" + self.name.replace("+", ".")
