@@ -158,6 +158,10 @@ bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis a
 bench-serve: venv ## Small calls answered while a large GPUPool composes: our server vs the SDK's; not part of test
 	$(PY) -m tests.serving.bench $(SERVE_BENCH_ARGS)
 
+.PHONY: bench-convert
+bench-convert: tools venv ## Struct<->dict options, per-call CPU in process and served vs a baseline ref, serving overhead; not part of test
+	PATH="$(TOOLS_DIR)/bin:$$PATH" TOOLS_DIR="$(TOOLS_DIR)" $(PY) -m tests.serving.convert_bench $(CONVERT_BENCH_ARGS)
+
 # Real endpoint picker (epp) + llm-d-inference-sim replicas on the e2e control plane; ~5 min.
 .PHONY: bench-cache
 bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; writes docs/routing-benchmark.md); not part of test

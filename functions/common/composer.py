@@ -8,7 +8,8 @@ warnings both as results and in the composite's status.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -78,24 +79,27 @@ def honoured(warnings: list[str]) -> resource.Condition:
 
 
 def required_resources(
-    req: fnv1.RunFunctionRequest,
+    req: fnv1.RunFunctionRequest, reads: Mapping[str, Collection[str]] | None = None
 ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """Resources Crossplane fetched for our requirements, by requirement name, and a warning
-    for each one left out because it holds a number JSON cannot (see structs.py).
+    for each one left out because what we read of it holds a number JSON cannot (see
+    structs.py). `reads` names, per requirement, the only top-level keys the function reads.
 
     Crossplane v2 answers in `required_resources`, v1.x (<= v1.20) in `extra_resources`; the
     SDK's helper reads only the former.
     """
+    reads = reads or {}
     out: dict[str, list[dict[str, Any]]] = {}
     warnings = []
     for field_map in (req.extra_resources, req.required_resources):
         for name in sorted(field_map):
             out[name] = []
+            only = reads.get(name)
             for i, item in enumerate(field_map[name].items):
-                if bad := structs.non_finite(item.resource):
-                    warnings.append(f"required {name}[{i}] ignored: {structs.describe(bad)}")
-                else:
-                    out[name].append(resource.struct_to_dict(item.resource))
+                try:
+                    out[name].append(structs.to_dict(item.resource, only))
+                except structs.NonFinite as bad:
+                    warnings.append(f"required {name}[{i}] ignored: {bad}")
     return out, warnings
 
 
@@ -120,9 +124,17 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     raises into a fatal result; `RunFunction` here is for in-process callers and raises.
     """
 
-    def __init__(self, kind: Kind, compose: Callable[[Request[S]], Composed]) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        compose: Callable[[Request[S]], Composed],
+        reads: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
         self.kind = kind
         self.compose = compose
+        self.reads = dict(reads or {})
+        """Per requirement name, the only top-level keys compose reads of those resources: the
+        rest is never converted (a Node's status, with its image list, is most of it)."""
         self.log = logging.get_logger()
 
     async def RunFunction(
@@ -132,10 +144,11 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))
-        if bad := structs.non_finite(req.observed.composite.resource):
-            response.fatal(rsp, f"invalid composite: {structs.describe(bad)}")
+        try:
+            composite = structs.to_dict(req.observed.composite.resource)
+        except structs.NonFinite as bad:
+            response.fatal(rsp, f"invalid composite: {bad}")
             return rsp
-        composite = resource.struct_to_dict(req.observed.composite.resource)
         invalid = meta.problems(self.kind, composite.get("metadata"))
         if invalid:
             self.log.info("rejected invalid metadata", kind=self.kind.kind, error=invalid)
@@ -150,12 +163,11 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             response.fatal(rsp, bounded(format_validation_error(err)))
             return rsp
         # An observed resource JSON cannot hold is read as not there yet (so not ready).
-        observed = {
-            name: resource.struct_to_dict(r.resource)
-            for name, r in sorted(req.observed.resources.items())
-            if not structs.non_finite(r.resource)
-        }
-        required, unreadable = required_resources(req)
+        observed = {}
+        for name, r in sorted(req.observed.resources.items()):
+            with contextlib.suppress(structs.NonFinite):
+                observed[name] = structs.to_dict(r.resource)
+        required, unreadable = required_resources(req, self.reads)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
         last = composite.get("status")
         composing = Request(
@@ -191,7 +203,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
 
         for name in sorted(out.resources):
             desired = rsp.desired.resources[name]
-            resource.update(desired, out.resources[name])
+            structs.update(desired.resource, out.resources[name])
             if is_ready(observed.get(name), out.cluster):
                 desired.ready = fnv1.READY_TRUE
         for want in out.requirements:
@@ -204,7 +216,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
                 match_labels=dict(want.match_labels) if want.match_labels else None,
                 namespace=want.namespace,
             )
-        resource.update_status(rsp.desired.composite, status)
+        structs.update(rsp.desired.composite.resource, {"status": status})
         for message in status["warnings"]:
             rsp.results.append(
                 fnv1.Result(

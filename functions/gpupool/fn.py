@@ -179,4 +179,6 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
 
 
 def runner() -> CompositionFunction[GPUPoolSpec]:
-    return CompositionFunction(GPU_POOL, compose)
+    # Of a Node, parse_nodes reads only its name and labels: its status (images, conditions)
+    # is most of its bytes and is never converted.
+    return CompositionFunction(GPU_POOL, compose, reads={NODES: ("metadata",)})
