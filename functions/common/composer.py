@@ -130,6 +130,15 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     ) -> fnv1.RunFunctionResponse:
         return self.run(req)
 
+    def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
+        """The fatal message for `rsp`, composed but `size` bytes, over MAX_RESPONSE_BYTES; a
+        function whose response grows with its input names its own ceiling."""
+        return (
+            f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
+            f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
+            f"{self.kind.kind} into smaller ones"
+        )
+
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=timedelta(minutes=1))
         if bad := structs.non_finite(req.observed.composite.resource):
@@ -218,13 +227,9 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         size = rsp.ByteSize()
         if size > MAX_RESPONSE_BYTES:
             log.info("composed a response over the gRPC limit", bytes=size)
+            message = self.oversized(rsp, size)
             rsp = response.to(req, ttl=timedelta(minutes=1))
-            response.fatal(
-                rsp,
-                f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
-                f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
-                f"{self.kind.kind} into smaller ones",
-            )
+            response.fatal(rsp, bounded(message))
             return rsp
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp

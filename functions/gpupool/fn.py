@@ -15,17 +15,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
 from functions.common import peers
 from functions.common.api.gpupool import GPUPoolSpec
-from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
+from functions.common.composer import (
+    MAX_RESPONSE_BYTES,
+    Composed,
+    ComposeError,
+    CompositionFunction,
+    Request,
+)
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
 from functions.common.meta import Owner
 from functions.common.names import label_value
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, disruption, dra, metricsagent, wiring
+from functions.gpupool import capacity, deviceplugin, disruption, dra, metricsagent, reads, wiring
 from functions.gpupool.nodes import (
     COUNT_LABEL,
-    MAX_POOL_NODES,
     MIG_CONFIG_LABEL,
     PLUGIN_CONFIG_LABEL,
     PRODUCT_LABEL,
@@ -66,7 +73,7 @@ def node_objects(
         labels = {PLUGIN_CONFIG_LABEL: plugin_key, metricsagent.POOL_LABEL: owner.child()}
         if node.name in node_config:
             labels[MIG_CONFIG_LABEL] = node_config[node.name]
-        out[f"node-{node.name}"] = wiring.node_labels(owner, node, labels)
+        out[f"{reads.NODE_OBJECT_PREFIX}{node.name}"] = wiring.node_labels(owner, node, labels)
     return out
 
 
@@ -82,16 +89,9 @@ def unlabelled(nodes: list[Node], wired: list[Node]) -> list[str]:
 
 
 def pool_nodes(req: Request[GPUPoolSpec]) -> tuple[list[Node], list[str]]:
-    """The Nodes Crossplane sent for the pool's selector, within the pool ceiling."""
-    matched, unreadable = parse_nodes(req.required.get(NODES, []))
-    if len(matched) > MAX_POOL_NODES:
-        raise ComposeError(
-            f"spec.nodeSelector: matches {len(matched)} Nodes; a GPUPool configures at most "
-            f"{MAX_POOL_NODES} (each is a composed Object, and the response must stay under "
-            "Crossplane's 4 MiB gRPC message limit): split the pool into GPUPools with "
-            "narrower nodeSelectors"
-        )
-    return matched, unreadable
+    """The Nodes Crossplane sent for the pool's selector. How many a pool can configure is
+    bounded by the bytes of its response, not by a count (PoolFunction.oversized)."""
+    return parse_nodes(req.required.get(NODES, []))
 
 
 def compose_dra(req: Request[GPUPoolSpec]) -> Composed:
@@ -178,5 +178,34 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     return Composed(resources, status, warnings, conditions, requirements(req))
 
 
+class PoolFunction(CompositionFunction[GPUPoolSpec]):
+    """The GPUPool function: reads only what it needs of the Nodes (reads.py), and names the
+    pool's node ceiling when its response would not fit Crossplane's gRPC limit."""
+
+    def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        return super().run(reads.trimmed(req, NODES))
+
+    def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
+        """The ceiling measured on this very response: its bytes besides the per-node Objects,
+        and their mean bytes per Node (Node names set most of the difference between pools)."""
+        objects = fnv1.State()
+        for name, composed in rsp.desired.resources.items():
+            if name.startswith(reads.NODE_OBJECT_PREFIX):
+                objects.resources[name].CopyFrom(composed)
+        count = len(objects.resources)
+        if not count:
+            return super().oversized(rsp, size)
+        per_node = objects.ByteSize() / count
+        ceiling = max(0, int((MAX_RESPONSE_BYTES - (size - objects.ByteSize())) // per_node))
+        return (
+            f"spec.nodeSelector: the pool's {count} Nodes take {size} bytes of response "
+            f"({per_node:.0f} per Node, one provider-kubernetes Object each), over the "
+            f"{MAX_RESPONSE_BYTES} bytes (4 MiB) Crossplane accepts from a function: a pool of "
+            f"these Nodes configures at most {ceiling}. Split it into GPUPools whose "
+            f"nodeSelectors select at most {ceiling} Nodes each, by a node label such as "
+            "nvidia.com/gpu.product or a rack or zone label (topology.kubernetes.io/zone)"
+        )
+
+
 def runner() -> CompositionFunction[GPUPoolSpec]:
-    return CompositionFunction(GPU_POOL, compose)
+    return PoolFunction(GPU_POOL, compose)

@@ -5,6 +5,7 @@ number or a layout sized by a label (issue 14's examples, one row each)."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,28 +77,55 @@ def test_a_mig_state_mig_manager_never_writes_counts_as_unknown() -> None:
     assert res.status["nodeStates"] == {"unknown": len(found)}
 
 
-def many_nodes(count: int) -> list[dict[str, Any]]:
+def many_nodes(count: int, name_length: int = 6) -> list[dict[str, Any]]:
+    """`count` Nodes with names of `name_length` characters (253 is the most the API allows)."""
     labels = nodes("h100-exclusive-pool.yaml")[0]["metadata"]["labels"]
+
+    def name(i: int) -> str:
+        # DNS labels of 63 characters at most: every 64th character a dot.
+        full = (f"n{i:05d}" + "x" * name_length)[:name_length]
+        return "".join("." if j % 64 == 63 else c for j, c in enumerate(full))
+
     return [
-        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"n{i:05d}", "labels": labels}}
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name(i), "labels": labels}}
         for i in range(count)
     ]
 
 
-@pytest.mark.parametrize(("count", "fatal"), [(2000, False), (2001, True)])
-def test_a_pool_above_the_ceiling_is_fatal_naming_it_and_the_remedy(
-    count: int, fatal: bool
-) -> None:
-    res = run(example("h100-exclusive-pool.yaml"), required={"nodes": many_nodes(count)})
-    if fatal:
-        (message,) = res.fatal
-        assert message.startswith(f"spec.nodeSelector: matches {count} Nodes")
-        assert "at most 2000" in message
-        assert "split the pool" in message
-        assert res.resources == {}
-    else:
-        assert res.fatal == []
-        assert len(res.raw.SerializeToString()) < 4 * 2**20  # Crossplane's gRPC limit
+MAX_RESPONSE = 4 * 2**20  # Crossplane's gRPC receive limit
+
+
+def test_a_pool_renders_up_to_its_measured_ceiling_and_one_node_more_is_fatal_naming_it() -> None:
+    # Names of the longest length the API allows: the most bytes per node Object.
+    pool = example("h100-exclusive-pool.yaml")
+    over = run(pool, required={"nodes": many_nodes(5000, name_length=253)})
+    (message,) = over.fatal
+    assert message.startswith("spec.nodeSelector: the pool's 5000 Nodes take ")
+    assert "4 MiB" in message
+    assert "nvidia.com/gpu.product" in message
+    found = re.search(r"configures at most (\d+)\.", message)
+    assert found, message
+    ceiling = int(found[1])
+    assert 3000 < ceiling < 5000, message
+    assert over.resources == {}
+
+    at = run(pool, required={"nodes": many_nodes(ceiling, name_length=253)})
+    assert at.fatal == []
+    assert len(at.resources) > ceiling
+    assert len(at.raw.SerializeToString()) <= MAX_RESPONSE
+
+    beyond = run(pool, required={"nodes": many_nodes(ceiling + 1, name_length=253)})
+    (message,) = beyond.fatal
+    assert message.startswith(f"spec.nodeSelector: the pool's {ceiling + 1} Nodes take ")
+    assert f"configures at most {ceiling}. Split it into GPUPools" in message
+    assert len(beyond.raw.SerializeToString()) <= MAX_RESPONSE
+
+
+def test_five_thousand_nodes_of_typical_names_fit_one_pool() -> None:
+    # ip-10-0-8-179.ec2.internal: 26 characters, as cloud providers name nodes.
+    res = run(example("h100-exclusive-pool.yaml"), required={"nodes": many_nodes(5000, 26)})
+    assert res.fatal == []
+    assert len(res.raw.SerializeToString()) <= MAX_RESPONSE
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,92 @@
+"""What the GPUPool function reads of a request: a copy without the bytes of Nodes it never reads.
+
+A pool's request grows with its Nodes twice over. Crossplane sends each selected Node whole
+(a ResourceSelector selects no fields), and each per-node provider-kubernetes Object comes back
+observed with the whole Node in `status.atProvider.manifest` (provider-kubernetes v1.2.0's
+`setAtProvider` stores what it read, managedFields included). A GPU Operator node is 20-40 KB
+of JSON, mostly its status (40-60 image digests, conditions, capacity) and managedFields; the
+pool reads of a Node only its name and labels, and of its Object only the Ready condition.
+
+`trimmed` copies what is read into a new request, field by field in the protobuf runtime (no
+per-field Python walk), so the conversion to dicts that follows touches only that: the CPU a
+pool costs no longer grows with the size of its Nodes, only with their count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from google.protobuf import struct_pb2
+
+NODE_OBJECT_PREFIX = "node-"
+"""Composed-resource names of the per-node Objects (`node-<node name>`)."""
+NODE_KEYS = ("apiVersion", "kind")
+NODE_METADATA_KEYS = ("name", "labels")
+"""What parse_nodes reads of a required Node."""
+OBJECT_KEYS = ("apiVersion", "kind")
+OBJECT_STATUS_KEYS = ("conditions",)
+"""What readiness reads of an observed per-node Object (its Ready condition)."""
+
+
+def _copy(src: struct_pb2.Struct, dst: struct_pb2.Struct, keys: Iterable[str]) -> None:
+    for key in keys:
+        if key in src.fields:
+            dst.fields[key].CopyFrom(src.fields[key])
+
+
+def _nested(src: struct_pb2.Struct, dst: struct_pb2.Struct, key: str, keys: Iterable[str]) -> None:
+    """dst[key] = src[key] with only `keys`; a src[key] that is not an object is copied as is
+    (so a malformed value still reaches the checks that report it)."""
+    value = src.fields.get(key)
+    if value is None:
+        return
+    if value.WhichOneof("kind") != "struct_value":
+        dst.fields[key].CopyFrom(value)
+        return
+    inner = dst.fields[key].struct_value
+    inner.SetInParent()
+    _copy(value.struct_value, inner, keys)
+
+
+def node(src: struct_pb2.Struct, dst: struct_pb2.Struct) -> None:
+    """A required Node's kind, name and labels."""
+    _copy(src, dst, NODE_KEYS)
+    _nested(src, dst, "metadata", NODE_METADATA_KEYS)
+
+
+def node_object(src: struct_pb2.Struct, dst: struct_pb2.Struct) -> None:
+    """An observed per-node Object's kind and conditions."""
+    _copy(src, dst, OBJECT_KEYS)
+    _nested(src, dst, "status", OBJECT_STATUS_KEYS)
+
+
+def trimmed(req: fnv1.RunFunctionRequest, nodes: str) -> fnv1.RunFunctionRequest:
+    """`req` with only what the pool reads of the Nodes required as `nodes` and of the observed
+    per-node Objects; everything else copied unchanged."""
+    out = fnv1.RunFunctionRequest()
+    for name in ("meta", "desired", "input", "context"):
+        if req.HasField(name):
+            getattr(out, name).CopyFrom(getattr(req, name))
+    for key, creds in req.credentials.items():
+        out.credentials[key].CopyFrom(creds)
+    out.observed.composite.CopyFrom(req.observed.composite)
+    for name, observed in req.observed.resources.items():
+        copy = out.observed.resources[name]
+        if name.startswith(NODE_OBJECT_PREFIX):
+            node_object(observed.resource, copy.resource)
+            copy.ready = observed.ready
+        else:
+            copy.CopyFrom(observed)
+    for src, dst in (
+        (req.extra_resources, out.extra_resources),
+        (req.required_resources, out.required_resources),
+    ):
+        for name, found in src.items():
+            target = dst[name]
+            if name != nodes:
+                target.CopyFrom(found)
+                continue
+            for item in found.items:
+                node(item.resource, target.items.add().resource)
+    return out
