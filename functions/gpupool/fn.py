@@ -183,7 +183,7 @@ class PoolFunction(CompositionFunction[GPUPoolSpec]):
     pool's node ceiling when its response would not fit Crossplane's gRPC limit."""
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        return super().run(reads.trimmed(req, NODES))
+        return super().run(reads.trimmed(req, NODES, POOLS))
 
     def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
         """The ceiling measured on this very response: its bytes besides the per-node Objects,
