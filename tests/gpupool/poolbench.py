@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SIZES = (10, 100, 1000, 5000)
 SELECTOR = {"inference.ai/pool": "big"}
 PROFILES = [{"name": "3g.40gb", "count": 1}, {"name": "1g.10gb", "count": 3}]
-CHANGED = [{"name": "3g.40gb", "count": 1}, {"name": "1g.10gb", "count": 4}]
+CHANGED = [{"name": "2g.20gb", "count": 3}, {"name": "1g.10gb", "count": 1}]
+"""A change of layout on every node: each gets an entry in status.migChanges until it is done."""
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 TICKS = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
@@ -123,7 +124,7 @@ def scenario(count: int, seed: int = 1) -> Scenario:
     required = fnv1.Resources(items=[fnv1.Resource(resource=struct(n)) for n in live])
 
     def request(profiles: list[dict[str, Any]]) -> bytes:
-        return fnv1.RunFunctionRequest(
+        out: bytes = fnv1.RunFunctionRequest(
             meta=fnv1.RequestMeta(tag="bench", capabilities=[fnv1.CAPABILITY_CONDITIONS]),
             observed=fnv1.State(
                 composite=fnv1.Resource(resource=struct(composite(profiles, status))),
@@ -135,6 +136,7 @@ def scenario(count: int, seed: int = 1) -> Scenario:
                 "gpupools": fnv1.Resources(),
             },
         ).SerializeToString()
+        return out
 
     return Scenario(count, request(PROFILES), request(CHANGED))
 
