@@ -231,7 +231,8 @@ def status_bytes(rsp: fnv1.RunFunctionResponse) -> int:
 
 
 def calls_for(nodes: int) -> int:
-    return max(3, min(50, 20_000 // max(nodes, 1)))
+    """Calls to average over: 20 for small pools, 3 for the largest (a call there is seconds)."""
+    return max(3, min(20, 5_000 // max(nodes, 1)))
 
 
 def measure(sc: Scenario, root: Path = ROOT) -> Row:
