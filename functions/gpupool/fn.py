@@ -7,6 +7,10 @@ renders the GPU Operator's device-plugin and mig-parted configs and the node lab
 them (wiring.py), and reports capacity and the nodes' `nvidia.com/mig.config.state`
 (capacity.py); it also runs the node metrics agent on the nodes it owns (metricsagent.py).
 
+Of the request it reads only what it needs of each Node (reads.py), and a pool too large for
+one response is a fatal result naming its ceiling (PoolFunction.oversized; docs/gpupool.md
+"Scale").
+
 Config names end in a digest of their content, so a changed layout or sharing config changes
 the node labels, which is what mig-manager and the device plugin's config-manager act on.
 """
