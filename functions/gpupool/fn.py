@@ -17,24 +17,35 @@ the node labels, which is what mig-manager and the device plugin's config-manage
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from functions.common import peers
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.composer import (
-    MAX_RESPONSE_BYTES,
     Composed,
     ComposeError,
     CompositionFunction,
     Request,
 )
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
+from functions.common.messages import bounded
 from functions.common.meta import Owner
 from functions.common.names import label_value
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, disruption, dra, metricsagent, reads, wiring
+from functions.gpupool import (
+    budget,
+    capacity,
+    deviceplugin,
+    disruption,
+    dra,
+    metricsagent,
+    reads,
+    wiring,
+)
 from functions.gpupool.nodes import (
     COUNT_LABEL,
     MIG_CONFIG_LABEL,
@@ -183,32 +194,26 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
 
 
 class PoolFunction(CompositionFunction[GPUPoolSpec]):
-    """The GPUPool function: reads only what it needs of the Nodes (reads.py), and names the
-    pool's node ceiling when its response would not fit Crossplane's gRPC limit."""
+    """The GPUPool function: reads only what it needs of the Nodes (reads.py), and refuses a
+    pool whose response would not fit Crossplane's gRPC limit in some state (budget.py)."""
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        return super().run(reads.trimmed(req, NODES, POOLS))
+        trimmed = reads.trimmed(req, NODES, POOLS)
+        rsp = super().run(trimmed)
+        if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+            return rsp
+        size = rsp.ByteSize()
+        if budget.fits(rsp, size):
+            return rsp
+        message = self.oversized(rsp, size)
+        self.log.info("pool over its node ceiling", bytes=size)
+        refused: fnv1.RunFunctionResponse = response.to(trimmed, ttl=timedelta(minutes=1))
+        response.fatal(refused, bounded(message))
+        return refused
 
     def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
-        """The ceiling measured on this very response: its bytes besides the per-node Objects,
-        and their mean bytes per Node (Node names set most of the difference between pools)."""
-        objects = fnv1.State()
-        for name, composed in rsp.desired.resources.items():
-            if name.startswith(reads.NODE_OBJECT_PREFIX):
-                objects.resources[name].CopyFrom(composed)
-        count = len(objects.resources)
-        if not count:
-            return super().oversized(rsp, size)
-        per_node = objects.ByteSize() / count
-        ceiling = max(0, int((MAX_RESPONSE_BYTES - (size - objects.ByteSize())) // per_node))
-        return (
-            f"spec.nodeSelector: the pool's {count} Nodes take {size} bytes of response "
-            f"({per_node:.0f} per Node, one provider-kubernetes Object each), over the "
-            f"{MAX_RESPONSE_BYTES} bytes (4 MiB) Crossplane accepts from a function: a pool of "
-            f"these Nodes configures at most {ceiling}. Split it into GPUPools whose "
-            f"nodeSelectors select at most {ceiling} Nodes each, by a node label such as "
-            "nvidia.com/gpu.product or a rack or zone label (topology.kubernetes.io/zone)"
-        )
+        found = budget.measure(rsp, size)
+        return budget.message(found) if found.nodes else super().oversized(rsp, size)
 
 
 def runner() -> CompositionFunction[GPUPoolSpec]:
