@@ -30,6 +30,8 @@ NODE_OBJECT_PREFIX = "node-"
 NODE_KEYS = ("apiVersion", "kind")
 NODE_LABELS = (PRODUCT_LABEL, COUNT_LABEL, MIG_CONFIG_LABEL, MIG_STATE_LABEL)
 """The labels of a Node the pool reads, besides those node selectors name."""
+NODE_MAPS = frozenset({"labels", "annotations", "managedFields"})
+"""The large parts of a Node's metadata: labels are trimmed to NODE_LABELS, the rest dropped."""
 OBJECT_KEYS = ("apiVersion", "kind")
 OBJECT_STATUS_KEYS = ("conditions",)
 """What readiness reads of an observed per-node Object (its Ready condition)."""
@@ -56,7 +58,8 @@ def _nested(src: struct_pb2.Struct, dst: struct_pb2.Struct, key: str, keys: Iter
 
 
 def node(src: struct_pb2.Struct, dst: struct_pb2.Struct, labels: Iterable[str]) -> None:
-    """A required Node's kind, name and `labels` (those it has)."""
+    """A required Node's kind, metadata without annotations and managedFields, and of its labels
+    `labels` (those it has)."""
     _copy(src, dst, NODE_KEYS)
     meta = src.fields.get("metadata")
     if meta is None or meta.WhichOneof("kind") != "struct_value":
@@ -64,7 +67,9 @@ def node(src: struct_pb2.Struct, dst: struct_pb2.Struct, labels: Iterable[str]) 
         return
     out = dst.fields["metadata"].struct_value
     out.SetInParent()
-    _copy(meta.struct_value, out, ("name",))
+    # All of metadata but its large maps: what the pool reads of it (name, some labels) and the
+    # small fields besides (uid, resourceVersion, ...), which are checked as they are read.
+    _copy(meta.struct_value, out, (k for k in meta.struct_value.fields if k not in NODE_MAPS))
     _nested(meta.struct_value, out, "labels", labels)
 
 
