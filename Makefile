@@ -66,6 +66,7 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test), FUZZ_ARGS (fuzz),"
+	@echo "           FUNCTIONS_BENCH_ARGS (bench-functions),"
 	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 	@echo "           PROVIDER_KUBERNETES_PACKAGE DEPLOY_TIMEOUT (deploy)"
@@ -118,6 +119,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy -p tests.routing
 	$(VENV)/bin/mypy -p tests.serving
 	$(VENV)/bin/mypy -p tests.fuzz
+	$(VENV)/bin/mypy -p tests.bench_functions
 
 .PHONY: test
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
@@ -172,6 +174,14 @@ bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; wri
 .PHONY: fuzz
 fuzz: venv ## Fuzz the three functions through RunFunction (10,000 requests each); counts per class
 	$(PY) -m tests.fuzz $(FUZZ_ARGS)
+
+# Our three functions against function-patch-and-transform (the Go reference), served, driven by
+# ghz with the requests `crossplane composition render` sends (captured); writes its section of
+# docs/performance.md. Pins servers and ghz to one core each: run it on a quiet machine.
+.PHONY: bench-functions
+bench-functions: tools venv ## Served functions vs function-patch-and-transform: latency, CPU/call, calls/s, RSS; not part of test
+	@hack/tools.sh bench
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.bench_functions $(FUNCTIONS_BENCH_ARGS)
 
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test
