@@ -113,7 +113,8 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy -p hack.render
-	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/sidecar/bench.py
+	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/gpupool/poolbench.py \
+	  tests/gpupool/realnodes.py tests/sidecar/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
 	$(VENV)/bin/mypy -p tests.serving
@@ -153,6 +154,10 @@ sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.pr
 .PHONY: bench-sidecar
 bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
+
+.PHONY: bench-pool
+bench-pool: venv ## GPUPool at 10-5,000 realistic Nodes: request/response/status bytes, CPU in process and served, RSS (POOL_BENCH_ARGS=); not part of test
+	$(PY) -m tests.gpupool.poolbench $(POOL_BENCH_ARGS)
 
 .PHONY: bench-serve
 bench-serve: venv ## Small calls answered while a large GPUPool composes: our server vs the SDK's; not part of test

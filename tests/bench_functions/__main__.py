@@ -32,6 +32,7 @@ from tests.bench_functions.capture import GO_REFERENCE, Captured, Ports, capture
 from tests.bench_functions.load import Settings, Workload, measure, protoset
 from tests.bench_functions.report import SECTION, Run, replace_section, table
 from tests.bench_functions.servers import go_reference, ours
+from tests.gpupool import realnodes
 
 CLAIMS = REPO / "examples" / "claims"
 # One claim per function, each with its observed/required side files as `make render` has them;
@@ -52,11 +53,16 @@ ENTRIES = {
 
 
 def pool_node_factory() -> Callable[[int], list[dict[str, Any]]] | None:
-    """Hook for the GPUPool-by-node-count rows (issue 15 item 1): N realistic GPU Nodes (GFD and
-    NFD labels, extended resources, conditions, images) that a100-pool's nodeSelector selects
-    (`gpu-type: nvidia-a100`), from branch `poolscale`'s module, wired here when it is merged;
-    until then `--pool-nodes` says so."""
-    return None
+    """The GPUPool-by-node-count rows' Nodes (issue 15 item 1): N realistic GPU Nodes (GFD and
+    NFD labels, extended resources, conditions, images; tests/gpupool/realnodes.py) that
+    a100-pool's nodeSelector selects (`gpu-type: nvidia-a100`), A100-SXM4-80GB with 8 GPUs."""
+
+    def make(count: int) -> list[dict[str, Any]]:
+        return realnodes.pool_nodes(
+            count, {"gpu-type": "nvidia-a100"}, products=("NVIDIA-A100-SXM4-80GB",)
+        )
+
+    return make
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -235,8 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.pool_nodes
                 else [
                     "GPUPool by node count: `--pool-nodes 10,100,1000,5000` adds a row per count, "
-                    f"{POOL}'s captured request with that many realistic Nodes, once "
-                    "`pool_node_factory` (tests/bench_functions/__main__.py) returns them."
+                    f"{POOL}'s captured request with that many realistic Nodes "
+                    "(tests/gpupool/realnodes.py); `make bench-pool` measures the same pools in "
+                    "their steady state, with the observed Objects that carry each Node again."
                 ]
             ),
             "What each function's RSS consists of before it serves (MiB added by each import, "
