@@ -66,7 +66,7 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test), FUZZ_ARGS (fuzz),"
-	@echo "           FUNCTIONS_BENCH_ARGS (bench-functions),"
+	@echo "           FUNCTIONS_BENCH_ARGS (bench-functions), SCALE_BENCH_ARGS (bench-scale),"
 	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 	@echo "           PROVIDER_KUBERNETES_PACKAGE DEPLOY_TIMEOUT (deploy)"
@@ -120,6 +120,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy -p tests.serving
 	$(VENV)/bin/mypy -p tests.fuzz
 	$(VENV)/bin/mypy -p tests.bench_functions
+	$(VENV)/bin/mypy -p tests.scale
 
 .PHONY: test
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
@@ -172,6 +173,13 @@ bench-convert: tools venv ## Struct<->dict options, per-call CPU in process and 
 bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; writes docs/routing-benchmark.md); not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.routing.bench \
 	  --command "make bench-cache$(if $(CACHE_BENCH_ARGS), CACHE_BENCH_ARGS='$(CACHE_BENCH_ARGS)')" $(CACHE_BENCH_ARGS)
+
+# Hundreds of InferenceServices through the real Crossplane core on the e2e control plane, the
+# function response cache off and on (docs/performance.md); ~5 min per size and setting.
+# SCALE_BENCH_ARGS: --sizes 100,250,500 --cache off,on --form v2 --steady 90 --timeout 600 --out DIR
+.PHONY: bench-scale
+bench-scale: tools tools-e2e venv ## Claims Ready, function and core CPU/RSS, a pool change at 100/250/500 services; not part of test
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.scale.bench $(SCALE_BENCH_ARGS)
 
 # The property tests in tests/fuzz run a small derandomized budget in `make test`; this is the
 # long run (issue 14): FUZZ_ARGS=--requests N --seed S --kind GPUPool --out DIR.

@@ -29,6 +29,9 @@ from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import Cluster, is_ready
 
 S = TypeVar("S", bound=SpecModel)
+DEFAULT_TTL = timedelta(minutes=1)
+"""How long Crossplane may reuse a response (function response cache) and, with realtime
+compositions, when it reconciles an unchanged composite again: docs/performance.md."""
 MAX_RESPONSE_BYTES = 4 * 2**20
 """Crossplane's gRPC client receives at most 4 MiB (gRPC's default) from a function; a larger
 response would fail as RESOURCE_EXHAUSTED with no word on which composite or why."""
@@ -165,12 +168,14 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         kind: Kind,
         compose: Callable[[Request[S]], Composed],
         reads: Mapping[str, Collection[str]] | None = None,
+        ttl: timedelta = DEFAULT_TTL,
     ) -> None:
         self.kind = kind
         self.compose = compose
         self.reads = dict(reads or {})
         """Per requirement name, the only top-level keys compose reads of those resources: the
         rest is never converted (a Node's status, with its image list, is most of it)."""
+        self.ttl = ttl
         self.log = logging.get_logger()
 
     async def RunFunction(
@@ -188,7 +193,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         )
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        rsp = response.to(req, ttl=timedelta(minutes=1))
+        rsp = response.to(req, ttl=self.ttl)
         try:
             composite = structs.to_dict(req.observed.composite.resource)
         except structs.NonFinite as bad:
@@ -256,7 +261,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         if size > MAX_RESPONSE_BYTES:
             log.info("composed a response over the gRPC limit", bytes=size)
             message = self.oversized(rsp, size)
-            rsp = response.to(req, ttl=timedelta(minutes=1))
+            rsp = response.to(req, ttl=self.ttl)
             response.fatal(rsp, bounded(message))
             return rsp
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))

@@ -193,6 +193,12 @@ def compose(req: Request[GPUPoolSpec]) -> Composed:
     return Composed(resources, status, warnings, conditions, requirements(req))
 
 
+TTL = timedelta(minutes=1)
+"""Response TTL: the pool reads Nodes, which change outside Crossplane, and at scale Crossplane's
+circuit breaker drops its watch events, so this requeue is what keeps its status current
+(docs/performance.md)."""
+
+
 class PoolFunction(CompositionFunction[GPUPoolSpec]):
     """The GPUPool function: reads only what it needs of the Nodes (reads.py), and refuses a
     pool whose response would not fit Crossplane's gRPC limit in some state (budget.py)."""
@@ -207,7 +213,7 @@ class PoolFunction(CompositionFunction[GPUPoolSpec]):
             return rsp
         message = self.oversized(rsp, size)
         self.log.info("pool over its node ceiling", bytes=size)
-        refused: fnv1.RunFunctionResponse = response.to(trimmed, ttl=timedelta(minutes=1))
+        refused: fnv1.RunFunctionResponse = response.to(trimmed, ttl=self.ttl)
         response.fatal(refused, bounded(message))
         return refused
 
@@ -219,4 +225,4 @@ class PoolFunction(CompositionFunction[GPUPoolSpec]):
 def runner() -> CompositionFunction[GPUPoolSpec]:
     # reads.trimmed drops what the pool never reads of a Node in protobuf; of what is left only
     # metadata (name, labels) is converted to dicts.
-    return PoolFunction(GPU_POOL, compose, reads={NODES: ("metadata",)})
+    return PoolFunction(GPU_POOL, compose, reads={NODES: ("metadata",)}, ttl=TTL)
