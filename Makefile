@@ -66,6 +66,7 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test), FUZZ_ARGS (fuzz),"
+	@echo "           FUNCTIONS_BENCH_ARGS (bench-functions), SCALE_BENCH_ARGS (bench-scale),"
 	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 	@echo "           PROVIDER_KUBERNETES_PACKAGE DEPLOY_TIMEOUT (deploy)"
@@ -112,11 +113,14 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy -p hack.render
-	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/sidecar/bench.py
+	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/gpupool/poolbench.py \
+	  tests/gpupool/realnodes.py tests/sidecar/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
 	$(VENV)/bin/mypy -p tests.serving
 	$(VENV)/bin/mypy -p tests.fuzz
+	$(VENV)/bin/mypy -p tests.bench_functions
+	$(VENV)/bin/mypy -p tests.scale
 
 .PHONY: test
 test: tools venv test-deps ## Run the tests (pytest -n auto); the crossplane binaries are on PATH
@@ -152,6 +156,10 @@ sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.pr
 bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
 
+.PHONY: bench-pool
+bench-pool: venv ## GPUPool at 10-5,000 realistic Nodes: request/response/status bytes, CPU in process and served, RSS (POOL_BENCH_ARGS=); not part of test
+	$(PY) -m tests.gpupool.poolbench $(POOL_BENCH_ARGS)
+
 .PHONY: bench-serve
 bench-serve: venv ## Small calls answered while a large GPUPool composes: our server vs the SDK's; not part of test
 	$(PY) -m tests.serving.bench $(SERVE_BENCH_ARGS)
@@ -166,11 +174,26 @@ bench-cache: tools tools-e2e venv ## Cache-aware routing benchmark (N=1,4,8; wri
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.routing.bench \
 	  --command "make bench-cache$(if $(CACHE_BENCH_ARGS), CACHE_BENCH_ARGS='$(CACHE_BENCH_ARGS)')" $(CACHE_BENCH_ARGS)
 
+# Hundreds of InferenceServices through the real Crossplane core on the e2e control plane, the
+# function response cache off and on (docs/performance.md); ~5 min per size and setting.
+# SCALE_BENCH_ARGS: --sizes 100,250,500 --cache off,on --form v2 --steady 90 --timeout 600 --out DIR
+.PHONY: bench-scale
+bench-scale: tools tools-e2e venv ## Claims Ready, function and core CPU/RSS, a pool change at 100/250/500 services; not part of test
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.scale.bench $(SCALE_BENCH_ARGS)
+
 # The property tests in tests/fuzz run a small derandomized budget in `make test`; this is the
 # long run (issue 14): FUZZ_ARGS=--requests N --seed S --kind GPUPool --out DIR.
 .PHONY: fuzz
 fuzz: venv ## Fuzz the three functions through RunFunction (10,000 requests each); counts per class
 	$(PY) -m tests.fuzz $(FUZZ_ARGS)
+
+# Our three functions against function-patch-and-transform (the Go reference), served, driven by
+# ghz with the requests `crossplane composition render` sends (captured); writes its section of
+# docs/performance.md. Pins servers and ghz to one core each: run it on a quiet machine.
+.PHONY: bench-functions
+bench-functions: tools venv ## Served functions vs function-patch-and-transform: latency, CPU/call, calls/s, RSS; not part of test
+	@hack/tools.sh bench
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.bench_functions $(FUNCTIONS_BENCH_ARGS)
 
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test

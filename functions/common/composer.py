@@ -9,7 +9,7 @@ warnings both as results and in the composite's status.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -29,6 +29,9 @@ from functions.common.peers import Form, Requirement, form_of, spec_of
 from functions.common.readiness import Cluster, is_ready
 
 S = TypeVar("S", bound=SpecModel)
+DEFAULT_TTL = timedelta(minutes=1)
+"""How long Crossplane may reuse a response (function response cache) and, with realtime
+compositions, when it reconciles an unchanged composite again: docs/performance.md."""
 MAX_RESPONSE_BYTES = 4 * 2**20
 """Crossplane's gRPC client receives at most 4 MiB (gRPC's default) from a function; a larger
 response would fail as RESOURCE_EXHAUSTED with no word on which composite or why."""
@@ -117,6 +120,42 @@ def odd_observed(
     return out
 
 
+def observed_resources(req: fnv1.RunFunctionRequest) -> dict[str, dict[str, Any]]:
+    """The observed composed resources as dicts; one JSON cannot hold is read as not there yet
+    (so not ready)."""
+    observed = {}
+    for name, r in sorted(req.observed.resources.items()):
+        with contextlib.suppress(structs.NonFinite):
+            observed[name] = structs.to_dict(r.resource)
+    return observed
+
+
+def require(rsp: fnv1.RunFunctionResponse, requirements: Iterable[Requirement]) -> None:
+    """Ask Crossplane for the resources the next call reads."""
+    for want in requirements:
+        response.require_resources(
+            rsp,
+            want.name,
+            want.api_version,
+            want.kind,
+            match_name=want.match_name,
+            match_labels=dict(want.match_labels) if want.match_labels else None,
+            namespace=want.namespace,
+        )
+
+
+def warn(rsp: fnv1.RunFunctionResponse, messages: list[str]) -> None:
+    """A warning result for each message, shown on the composite and its claim."""
+    for message in messages:
+        rsp.results.append(
+            fnv1.Result(
+                severity=fnv1.SEVERITY_WARNING,
+                message=message,
+                target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
+            )
+        )
+
+
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     """A composition function for one kind, built from a pure compose callable.
 
@@ -129,12 +168,14 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         kind: Kind,
         compose: Callable[[Request[S]], Composed],
         reads: Mapping[str, Collection[str]] | None = None,
+        ttl: timedelta = DEFAULT_TTL,
     ) -> None:
         self.kind = kind
         self.compose = compose
         self.reads = dict(reads or {})
         """Per requirement name, the only top-level keys compose reads of those resources: the
         rest is never converted (a Node's status, with its image list, is most of it)."""
+        self.ttl = ttl
         self.log = logging.get_logger()
 
     async def RunFunction(
@@ -142,8 +183,17 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     ) -> fnv1.RunFunctionResponse:
         return self.run(req)
 
+    def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
+        """The fatal message for `rsp`, composed but `size` bytes, over MAX_RESPONSE_BYTES; a
+        function whose response grows with its input names its own ceiling."""
+        return (
+            f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
+            f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
+            f"{self.kind.kind} into smaller ones"
+        )
+
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        rsp = response.to(req, ttl=timedelta(minutes=1))
+        rsp = response.to(req, ttl=self.ttl)
         try:
             composite = structs.to_dict(req.observed.composite.resource)
         except structs.NonFinite as bad:
@@ -162,11 +212,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("rejected invalid spec", error=str(err))
             response.fatal(rsp, bounded(format_validation_error(err)))
             return rsp
-        # An observed resource JSON cannot hold is read as not there yet (so not ready).
-        observed = {}
-        for name, r in sorted(req.observed.resources.items()):
-            with contextlib.suppress(structs.NonFinite):
-                observed[name] = structs.to_dict(r.resource)
+        observed = observed_resources(req)
         required, unreadable = required_resources(req, self.reads)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
         last = composite.get("status")
@@ -206,37 +252,17 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             structs.update(desired.resource, out.resources[name])
             if is_ready(observed.get(name), out.cluster):
                 desired.ready = fnv1.READY_TRUE
-        for want in out.requirements:
-            response.require_resources(
-                rsp,
-                want.name,
-                want.api_version,
-                want.kind,
-                match_name=want.match_name,
-                match_labels=dict(want.match_labels) if want.match_labels else None,
-                namespace=want.namespace,
-            )
+        require(rsp, out.requirements)
         structs.update(rsp.desired.composite.resource, {"status": status})
-        for message in status["warnings"]:
-            rsp.results.append(
-                fnv1.Result(
-                    severity=fnv1.SEVERITY_WARNING,
-                    message=message,
-                    target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
-                )
-            )
+        warn(rsp, status["warnings"])
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
             response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
         size = rsp.ByteSize()
         if size > MAX_RESPONSE_BYTES:
             log.info("composed a response over the gRPC limit", bytes=size)
-            rsp = response.to(req, ttl=timedelta(minutes=1))
-            response.fatal(
-                rsp,
-                f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
-                f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
-                f"{self.kind.kind} into smaller ones",
-            )
+            message = self.oversized(rsp, size)
+            rsp = response.to(req, ttl=self.ttl)
+            response.fatal(rsp, bounded(message))
             return rsp
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from crossplane.function import resource
@@ -297,5 +298,10 @@ def compose(req: Request[InferenceServiceSpec]) -> Composed:
     )
 
 
+TTL = timedelta(minutes=5)
+"""Response TTL: the numerous kind reads only watched objects that are in Crossplane's cache key
+(pools, caches); its quiet-time reconciles are services / TTL (docs/performance.md)."""
+
+
 def runner() -> CompositionFunction[InferenceServiceSpec]:
-    return CompositionFunction(INFERENCE_SERVICE, compose)
+    return CompositionFunction(INFERENCE_SERVICE, compose, ttl=TTL)

@@ -4,6 +4,7 @@ engines mount for the local and redis tiers, and the budgets engines read from s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from itertools import combinations
 from typing import Any
 
@@ -184,5 +185,9 @@ def compose(req: Request[TokenCacheSpec]) -> Composed:
     )
 
 
+TTL = timedelta(minutes=1)
+"""Response TTL: few caches; the warmup Job follows the bound services (docs/performance.md)."""
+
+
 def runner() -> CompositionFunction[TokenCacheSpec]:
-    return CompositionFunction(TOKEN_CACHE, compose)
+    return CompositionFunction(TOKEN_CACHE, compose, ttl=TTL)

@@ -548,6 +548,8 @@ def add_nodes(cp: ControlPlane, nodes: Sequence[FakeGPUNode] = DEFAULT_NODES) ->
 def add_volumes(cp: ControlPlane, count: int, size: str = "2Ti") -> None:
     """Static PersistentVolumes without a storage class, as an administrator would create them:
     no volume provisioner runs here, and kube-controller-manager binds claims to these."""
+    if count == 0:
+        return  # kubectl apply fails on an empty input
     docs = [
         {
             "apiVersion": "v1",

@@ -38,7 +38,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +83,7 @@ class Crossplane:
     provider: kubernetes_provider.Provider | None = (
         None  # provider-kubernetes, once `platform` runs it
     )
+    metrics_port: int = 0  # core's Prometheus /metrics on 127.0.0.1 (benchmarks read it)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         return self.cp.kubectl(*args, input=input, check=check).stdout
@@ -145,9 +146,13 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
+def crossplane(
+    cp: ControlPlane, form: str = "claims", core_args: Sequence[str] = ()
+) -> Iterator[Crossplane]:
     """Crossplane core plus our three functions (mTLS), ready when the body runs. Their processes
-    belong to `cp` and stop with it. Packages are not installed yet: see `install_packages`."""
+    belong to `cp` and stop with it. Packages are not installed yet: see `install_packages`.
+    `core_args` go to `crossplane core start` after ours (e.g. the benchmark's
+    `--enable-function-response-cache`)."""
     root = cp.dir / "crossplane"
     root.mkdir(exist_ok=True)
     cp.namespace(NAMESPACE)
@@ -170,7 +175,7 @@ def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
 
     for cache in ("xpkg-cache", "xfn-cache"):
         (root / cache).mkdir()  # core fails to unpack packages ("closed pipe") without it
-    health = free_port()
+    health, metrics = free_port(), free_port()
     core = cp.start(
         Proc(
             [
@@ -182,17 +187,18 @@ def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
                 f"--tls-client-certs-dir={root / 'client'}",
                 f"--xpkg-cache-dir={root / 'xpkg-cache'}",
                 f"--xfn-cache-dir={root / 'xfn-cache'}",
-                f"--metrics-port={free_port()}",
+                f"--metrics-port={metrics}",
                 f"--health-probe-port={health}",
                 # The default 1m poll would make every wait in the tests a minute long.
                 "--poll-interval=5s",
+                *core_args,
             ],
             root / "core.log",
             name="crossplane-core",
             env={"KUBECONFIG": str(cp.kubeconfig)},
         )
     )
-    xp = Crossplane(cp, root, form=form)
+    xp = Crossplane(cp, root, form=form, metrics_port=metrics)
     procs = [core]
     for fn in FUNCTIONS:
         port = free_port()
@@ -222,13 +228,17 @@ def crossplane(cp: ControlPlane, form: str = "claims") -> Iterator[Crossplane]:
 
 @contextlib.contextmanager
 def platform(
-    cp: ControlPlane, registry: Registry, form: str = "claims", volumes: int = 40
+    cp: ControlPlane,
+    registry: Registry,
+    form: str = "claims",
+    volumes: int = 40,
+    core_args: Sequence[str] = (),
 ) -> Iterator[Crossplane]:
     """Everything the claims need on `cp`: Crossplane core with our functions (mTLS), our
     packages installed from `registry` with the XRDs of `form` and, as the Configuration's
     dependency, provider-kubernetes applying the GPUPools' Objects (node labels, the GPU
     Operator's ConfigMaps in its namespace), and `volumes` static PersistentVolumes for the
-    claims' model stores and caches."""
+    claims' model stores and caches. `core_args`: more `crossplane core start` flags."""
     if form not in FORMS:
         raise ControlPlaneError(f"unknown XRD form {form!r}: one of {', '.join(FORMS)}")
     # Where the GPU Operator runs: the pools' ConfigMaps and deploy/'s Role go there.
@@ -236,7 +246,7 @@ def platform(
     # The RuntimeClass the GPU Operator creates: the pools' metrics agents name it, and the
     # API server's RuntimeClass admission rejects pods that name one that does not exist.
     cp.kubectl("apply", "-f", "-", input=yaml.safe_dump(NVIDIA_RUNTIME_CLASS))
-    with crossplane(cp, form) as xp:
+    with crossplane(cp, form, core_args) as xp:
         package = kubernetes_provider.push_package(cp, registry, xp.dir)
         install_packages(xp, registry, package)
         with kubernetes_provider.run_from_deployment(cp) as running:

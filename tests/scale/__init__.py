@@ -1,0 +1,1 @@
+"""The control plane under hundreds of claims: `make bench-scale` (tests/scale/bench.py)."""
