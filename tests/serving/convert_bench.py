@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from google.protobuf import json_format, struct_pb2
 
 from functions.common import structs
 from tests import fnharness
+from tests.gpupool import realnodes
 from tests.procs import ROOT, free_port
 from tests.serving.capture import capture
 
@@ -63,160 +63,8 @@ MAX_MESSAGE_MB = 64  # a pool of 1,000 realistic Nodes is a request of about 9 M
 # --- requests --------------------------------------------------------------------------------
 
 
-def gpu_node(i: int, product: str, selector: dict[str, str]) -> dict[str, Any]:
-    """A GPU Node as the API server returns it, at the size a real one has: GPU feature
-    discovery and node feature discovery labels, extended resources, conditions, addresses,
-    node info, about 40 cached images and managedFields."""
-    name = f"gpu-{i:05d}"
-    labels = {
-        **selector,
-        "kubernetes.io/hostname": name,
-        "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "node.kubernetes.io/instance-type": "p5.48xlarge",
-        "topology.kubernetes.io/region": "us-east-1",
-        "topology.kubernetes.io/zone": f"us-east-1{'abc'[i % 3]}",
-        "nvidia.com/gpu.product": product,
-        "nvidia.com/gpu.count": "8",
-        "nvidia.com/gpu.memory": "81559",
-        "nvidia.com/gpu.family": "hopper",
-        "nvidia.com/gpu.compute.major": "9",
-        "nvidia.com/gpu.compute.minor": "0",
-        "nvidia.com/gpu.machine": "PowerEdge-XE9680",
-        "nvidia.com/gpu.replicas": "1",
-        "nvidia.com/gpu.sharing-strategy": "none",
-        "nvidia.com/gpu.present": "true",
-        "nvidia.com/gpu.deploy.driver": "true",
-        "nvidia.com/gpu.deploy.gpu-feature-discovery": "true",
-        "nvidia.com/gpu.deploy.device-plugin": "true",
-        "nvidia.com/gpu.deploy.dcgm-exporter": "true",
-        "nvidia.com/gpu.deploy.mig-manager": "true",
-        "nvidia.com/cuda.driver.major": "550",
-        "nvidia.com/cuda.driver.minor": "90",
-        "nvidia.com/cuda.driver.rev": "07",
-        "nvidia.com/cuda.runtime.major": "12",
-        "nvidia.com/cuda.runtime.minor": "4",
-        "nvidia.com/mig.capable": "true",
-        "nvidia.com/mig.config": "all-disabled",
-        "nvidia.com/mig.config.state": "success",
-        "nvidia.com/mig.strategy": "mixed",
-        **{
-            f"feature.node.kubernetes.io/cpu-cpuid.{f}": "true"
-            for f in ("AVX", "AVX2", "AVX512F", "AVX512BW", "AMXBF16", "AMXTILE", "FMA3", "SHA")
-        },
-        **{
-            f"feature.node.kubernetes.io/{k}": v
-            for k, v in {
-                "kernel-version.full": "6.8.0-1015-aws",
-                "kernel-version.major": "6",
-                "pci-10de.present": "true",
-                "pci-1d0f.present": "true",
-                "system-os_release.ID": "ubuntu",
-                "system-os_release.VERSION_ID": "22.04",
-                "cpu-model.vendor_id": "Intel",
-                "memory-numa": "true",
-                "network-sriov.capable": "true",
-            }.items()
-        },
-    }
-    resources = {
-        "cpu": "192",
-        "memory": "2097152Mi",
-        "ephemeral-storage": "3750000Mi",
-        "hugepages-1Gi": "0",
-        "hugepages-2Mi": "0",
-        "pods": "110",
-        "nvidia.com/gpu": "8",
-        "vpc.amazonaws.com/efa": "32",
-        "rdma/hca_shared_devices_a": "1k",
-    }
-    conditions = [
-        {
-            "type": t,
-            "status": s,
-            "reason": r,
-            "message": m,
-            "lastHeartbeatTime": "2026-12-06T10:00:00Z",
-            "lastTransitionTime": "2026-11-01T08:00:00Z",
-        }
-        for t, s, r, m in (
-            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has memory"),
-            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID"),
-            ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-        )
-    ]
-    images = [
-        {
-            "names": [
-                f"registry.example.com/team/image-{j}@sha256:{(i * 131 + j) % 997:064x}",
-                f"registry.example.com/team/image-{j}:v1.{j}.0",
-            ],
-            "sizeBytes": 100_000_000 + j * 7_654_321,
-        }
-        for j in range(40)
-    ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "uid": f"{i:08x}-0000-4000-8000-000000000000",
-            "resourceVersion": str(1_000_000 + i),
-            "creationTimestamp": "2026-11-01T08:00:00Z",
-            "labels": labels,
-            "annotations": {
-                "node.alpha.kubernetes.io/ttl": "0",
-                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-                "nfd.node.kubernetes.io/feature-labels": ",".join(sorted(labels)[:20]),
-            },
-            "managedFields": [
-                {
-                    "manager": m,
-                    "operation": "Update",
-                    "apiVersion": "v1",
-                    "time": "2026-12-06T10:00:00Z",
-                    "fieldsType": "FieldsV1",
-                    "fieldsV1": {"f:metadata": {"f:labels": {f"f:{k}": {} for k in labels}}},
-                }
-                for m in ("kubelet", "nfd-master", "gpu-feature-discovery")
-            ],
-        },
-        "spec": {
-            "podCIDR": f"10.{i // 256 % 256}.{i % 256}.0/24",
-            "providerID": f"aws:///us-east-1a/i-{i:017x}",
-            "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
-        },
-        "status": {
-            "capacity": resources,
-            "allocatable": resources,
-            "conditions": conditions,
-            "addresses": [
-                {"type": "InternalIP", "address": f"10.0.{i // 256 % 256}.{i % 256}"},
-                {"type": "Hostname", "address": name},
-                {"type": "InternalDNS", "address": f"{name}.ec2.internal"},
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {
-                "machineID": f"{i:032x}",
-                "systemUUID": f"ec2{i:029x}",
-                "bootID": f"{i:08x}-1111-4000-8000-000000000000",
-                "kernelVersion": "6.8.0-1015-aws",
-                "osImage": "Ubuntu 22.04.4 LTS",
-                "containerRuntimeVersion": "containerd://1.7.19",
-                "kubeletVersion": "v1.31.2",
-                "kubeProxyVersion": "v1.31.2",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-            },
-            "images": images,
-        },
-    }
-
-
 def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
     """A MIG GPUPool over `nodes` realistic Nodes (the shape of tests/serving/bench.py's)."""
-    rng = random.Random(1)
     selector = {"pool": "big"}
     products = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
     pool = {
@@ -232,7 +80,7 @@ def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
             },
         },
     }
-    items = [gpu_node(i, rng.choice(products), selector) for i in range(nodes)]
+    items = realnodes.pool_nodes(nodes, selector, seed=1, products=tuple(products))
     return fnharness.request(pool, required={"nodes": items})
 
 
