@@ -158,6 +158,7 @@ def report(
     # Nodes of one model, label and GPU count change alike: one computation each.
     seen: dict[tuple[str, str | None, int | None], Change | None] = {}
     groups: dict[tuple[Any, ...], tuple[Change, list[str]]] = {}
+    idents: dict[int, tuple[Any, ...]] = {}  # id of a change -> its content, once per change
     for node in nodes:
         plan = plans.get(node.model) if node.model else None
         if plan is None:
@@ -177,7 +178,10 @@ def report(
         else:
             change = None
         if change is not None:
-            ident = tuple(tuple(v) if isinstance(v, list) else v for v in change.values())
+            # Keyed by content: a pending change read back joins the same change made now.
+            ident = idents.get(id(change))
+            if ident is None:
+                ident = idents[id(change)] = _ident(change)
             groups.setdefault(ident, (change, []))[1].append(node.name)
     out = sorted(({"nodes": sorted(n), **c} for c, n in groups.values()), key=_first_node)
     changed = [n for entry in out for n in entry["nodes"]]
@@ -203,6 +207,10 @@ def report(
             else "no node has a pending MIG change",
         )
     return ({"migChanges": out} if out else {}), condition
+
+
+def _ident(change: Change) -> tuple[Any, ...]:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in change.values())
 
 
 def _first_node(entry: dict[str, Any]) -> str:
