@@ -114,7 +114,7 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy -p hack.render
 	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/gpupool/poolbench.py \
-	  tests/gpupool/realnodes.py tests/sidecar/bench.py
+	  tests/gpupool/pooltime.py tests/gpupool/realnodes.py tests/sidecar/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
 	$(VENV)/bin/mypy -p tests.serving
