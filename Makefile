@@ -65,7 +65,8 @@ help: ## Show this help
 	  /^##@/ { printf "\n%s\n", substr($$0, 5) } \
 	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test), FUZZ_ARGS (fuzz), SCALE_BENCH_ARGS (bench-scale),"
+	@echo "Variables: FILE FORM OBSERVED REQUIRED RENDER_FLAGS (render), PYTEST_ARGS (test), FUZZ_ARGS (fuzz),"
+	@echo "           FUNCTIONS_BENCH_ARGS (bench-functions), SCALE_BENCH_ARGS (bench-scale),"
 	@echo "           E2E_FORMS (test-e2e), FORM (xpkgs/build/install: claims|v2),"
 	@echo "           REGISTRY VERSION IMG (build/push/deploy/docker-build), TOOLS_DIR=$(TOOLS_DIR)"
 	@echo "           PROVIDER_KUBERNETES_PACKAGE DEPLOY_TIMEOUT (deploy)"
@@ -112,11 +113,13 @@ lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy -p hack.render
-	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/sidecar/bench.py
+	$(VENV)/bin/mypy hack/gpu-check.py hack/imports.py tests/gpupool/bench.py tests/gpupool/poolbench.py \
+	  tests/gpupool/pooltime.py tests/gpupool/realnodes.py tests/sidecar/bench.py
 	$(VENV)/bin/mypy -p hack.e2e
 	$(VENV)/bin/mypy -p tests.routing
 	$(VENV)/bin/mypy -p tests.serving
 	$(VENV)/bin/mypy -p tests.fuzz
+	$(VENV)/bin/mypy -p tests.bench_functions
 	$(VENV)/bin/mypy -p tests.scale
 
 .PHONY: test
@@ -153,9 +156,17 @@ sidecar-proto: venv ## Regenerate sidecar/podresources/api_pb2.py(i) from api.pr
 bench-sidecar: tools venv test-deps ## Sidecar scrape latency + RSS with Redis and the vLLM simulator; not part of test
 	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.sidecar.bench $(SIDECAR_BENCH_ARGS)
 
+.PHONY: bench-pool
+bench-pool: venv ## GPUPool at 10-5,000 realistic Nodes: request/response/status bytes, CPU in process and served, RSS (POOL_BENCH_ARGS=); not part of test
+	$(PY) -m tests.gpupool.poolbench $(POOL_BENCH_ARGS)
+
 .PHONY: bench-serve
 bench-serve: venv ## Small calls answered while a large GPUPool composes: our server vs the SDK's; not part of test
 	$(PY) -m tests.serving.bench $(SERVE_BENCH_ARGS)
+
+.PHONY: bench-convert
+bench-convert: tools venv ## Struct<->dict options, per-call CPU in process and served vs a baseline ref, serving overhead; not part of test
+	PATH="$(TOOLS_DIR)/bin:$$PATH" TOOLS_DIR="$(TOOLS_DIR)" $(PY) -m tests.serving.convert_bench $(CONVERT_BENCH_ARGS)
 
 # Real endpoint picker (epp) + llm-d-inference-sim replicas on the e2e control plane; ~5 min.
 .PHONY: bench-cache
@@ -175,6 +186,14 @@ bench-scale: tools tools-e2e venv ## Claims Ready, function and core CPU/RSS, a 
 .PHONY: fuzz
 fuzz: venv ## Fuzz the three functions through RunFunction (10,000 requests each); counts per class
 	$(PY) -m tests.fuzz $(FUZZ_ARGS)
+
+# Our three functions against function-patch-and-transform (the Go reference), served, driven by
+# ghz with the requests `crossplane composition render` sends (captured); writes its section of
+# docs/performance.md. Pins servers and ghz to one core each: run it on a quiet machine.
+.PHONY: bench-functions
+bench-functions: tools venv ## Served functions vs function-patch-and-transform: latency, CPU/call, calls/s, RSS; not part of test
+	@hack/tools.sh bench
+	PATH="$(TOOLS_DIR)/bin:$$PATH" $(PY) -m tests.bench_functions $(FUNCTIONS_BENCH_ARGS)
 
 .PHONY: bench
 bench: venv ## MIG planner benchmark (GPUs vs exact optimum, 1,000-node pool); not part of test

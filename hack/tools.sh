@@ -279,6 +279,17 @@ build_e2e() {
   provider_package_source
 }
 
+# --- bench group: the Go reference function and the load generator (make bench-functions) ---
+
+# crossplane-contrib/function-patch-and-transform, the Go reference of tests/bench_functions: its
+# module has no local replaces, so go_tool builds the release's main package as is.
+build_bench() {
+  go_tool function-patch-and-transform github.com/crossplane-contrib/function-patch-and-transform \
+    "$FUNCTION_PATCH_AND_TRANSFORM_VERSION" github.com/crossplane-contrib/function-patch-and-transform
+  go_tool ghz github.com/bojand/ghz "$GHZ_VERSION" github.com/bojand/ghz/cmd/ghz \
+    -X main.version="$GHZ_VERSION"
+}
+
 case "${1:-all}" in
   cli) build_cli ;;
   core) build_core ;;
@@ -289,8 +300,9 @@ case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   e2e) build_e2e ;;
+  bench) build_bench ;;
   provider-kubernetes) build_provider_kubernetes; provider_package_source ;;
   gie) build_gie ;;
   device-plugin) build_device_plugin ;;
-  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|kubernetes|etcd|provider-kubernetes|gie|device-plugin]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|cli|core|sim|dir|e2e|bench|kubernetes|etcd|provider-kubernetes|gie|device-plugin]" >&2; exit 2 ;;
 esac

@@ -8,7 +8,8 @@ warnings both as results and in the composite's status.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -81,24 +82,27 @@ def honoured(warnings: list[str]) -> resource.Condition:
 
 
 def required_resources(
-    req: fnv1.RunFunctionRequest,
+    req: fnv1.RunFunctionRequest, reads: Mapping[str, Collection[str]] | None = None
 ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """Resources Crossplane fetched for our requirements, by requirement name, and a warning
-    for each one left out because it holds a number JSON cannot (see structs.py).
+    for each one left out because what we read of it holds a number JSON cannot (see
+    structs.py). `reads` names, per requirement, the only top-level keys the function reads.
 
     Crossplane v2 answers in `required_resources`, v1.x (<= v1.20) in `extra_resources`; the
     SDK's helper reads only the former.
     """
+    reads = reads or {}
     out: dict[str, list[dict[str, Any]]] = {}
     warnings = []
     for field_map in (req.extra_resources, req.required_resources):
         for name in sorted(field_map):
             out[name] = []
+            only = reads.get(name)
             for i, item in enumerate(field_map[name].items):
-                if bad := structs.non_finite(item.resource):
-                    warnings.append(f"required {name}[{i}] ignored: {structs.describe(bad)}")
-                else:
-                    out[name].append(resource.struct_to_dict(item.resource))
+                try:
+                    out[name].append(structs.to_dict(item.resource, only))
+                except structs.NonFinite as bad:
+                    warnings.append(f"required {name}[{i}] ignored: {bad}")
     return out, warnings
 
 
@@ -116,6 +120,42 @@ def odd_observed(
     return out
 
 
+def observed_resources(req: fnv1.RunFunctionRequest) -> dict[str, dict[str, Any]]:
+    """The observed composed resources as dicts; one JSON cannot hold is read as not there yet
+    (so not ready)."""
+    observed = {}
+    for name, r in sorted(req.observed.resources.items()):
+        with contextlib.suppress(structs.NonFinite):
+            observed[name] = structs.to_dict(r.resource)
+    return observed
+
+
+def require(rsp: fnv1.RunFunctionResponse, requirements: Iterable[Requirement]) -> None:
+    """Ask Crossplane for the resources the next call reads."""
+    for want in requirements:
+        response.require_resources(
+            rsp,
+            want.name,
+            want.api_version,
+            want.kind,
+            match_name=want.match_name,
+            match_labels=dict(want.match_labels) if want.match_labels else None,
+            namespace=want.namespace,
+        )
+
+
+def warn(rsp: fnv1.RunFunctionResponse, messages: list[str]) -> None:
+    """A warning result for each message, shown on the composite and its claim."""
+    for message in messages:
+        rsp.results.append(
+            fnv1.Result(
+                severity=fnv1.SEVERITY_WARNING,
+                message=message,
+                target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
+            )
+        )
+
+
 class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     """A composition function for one kind, built from a pure compose callable.
 
@@ -127,10 +167,14 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         self,
         kind: Kind,
         compose: Callable[[Request[S]], Composed],
+        reads: Mapping[str, Collection[str]] | None = None,
         ttl: timedelta = DEFAULT_TTL,
     ) -> None:
         self.kind = kind
         self.compose = compose
+        self.reads = dict(reads or {})
+        """Per requirement name, the only top-level keys compose reads of those resources: the
+        rest is never converted (a Node's status, with its image list, is most of it)."""
         self.ttl = ttl
         self.log = logging.get_logger()
 
@@ -139,12 +183,22 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     ) -> fnv1.RunFunctionResponse:
         return self.run(req)
 
+    def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
+        """The fatal message for `rsp`, composed but `size` bytes, over MAX_RESPONSE_BYTES; a
+        function whose response grows with its input names its own ceiling."""
+        return (
+            f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
+            f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
+            f"{self.kind.kind} into smaller ones"
+        )
+
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         rsp = response.to(req, ttl=self.ttl)
-        if bad := structs.non_finite(req.observed.composite.resource):
-            response.fatal(rsp, f"invalid composite: {structs.describe(bad)}")
+        try:
+            composite = structs.to_dict(req.observed.composite.resource)
+        except structs.NonFinite as bad:
+            response.fatal(rsp, f"invalid composite: {bad}")
             return rsp
-        composite = resource.struct_to_dict(req.observed.composite.resource)
         invalid = meta.problems(self.kind, composite.get("metadata"))
         if invalid:
             self.log.info("rejected invalid metadata", kind=self.kind.kind, error=invalid)
@@ -158,13 +212,8 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
             log.info("rejected invalid spec", error=str(err))
             response.fatal(rsp, bounded(format_validation_error(err)))
             return rsp
-        # An observed resource JSON cannot hold is read as not there yet (so not ready).
-        observed = {
-            name: resource.struct_to_dict(r.resource)
-            for name, r in sorted(req.observed.resources.items())
-            if not structs.non_finite(r.resource)
-        }
-        required, unreadable = required_resources(req)
+        observed = observed_resources(req)
+        required, unreadable = required_resources(req, self.reads)
         created = str((composite.get("metadata") or {}).get("creationTimestamp") or "")
         last = composite.get("status")
         composing = Request(
@@ -200,40 +249,20 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
 
         for name in sorted(out.resources):
             desired = rsp.desired.resources[name]
-            resource.update(desired, out.resources[name])
+            structs.update(desired.resource, out.resources[name])
             if is_ready(observed.get(name), out.cluster):
                 desired.ready = fnv1.READY_TRUE
-        for want in out.requirements:
-            response.require_resources(
-                rsp,
-                want.name,
-                want.api_version,
-                want.kind,
-                match_name=want.match_name,
-                match_labels=dict(want.match_labels) if want.match_labels else None,
-                namespace=want.namespace,
-            )
-        resource.update_status(rsp.desired.composite, status)
-        for message in status["warnings"]:
-            rsp.results.append(
-                fnv1.Result(
-                    severity=fnv1.SEVERITY_WARNING,
-                    message=message,
-                    target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
-                )
-            )
+        require(rsp, out.requirements)
+        structs.update(rsp.desired.composite.resource, {"status": status})
+        warn(rsp, status["warnings"])
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
             response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
         size = rsp.ByteSize()
         if size > MAX_RESPONSE_BYTES:
             log.info("composed a response over the gRPC limit", bytes=size)
+            message = self.oversized(rsp, size)
             rsp = response.to(req, ttl=self.ttl)
-            response.fatal(
-                rsp,
-                f"the composed resources take {size} bytes, more than the {MAX_RESPONSE_BYTES} "
-                f"bytes (4 MiB) Crossplane accepts in a function's gRPC response: split this "
-                f"{self.kind.kind} into smaller ones",
-            )
+            response.fatal(rsp, bounded(message))
             return rsp
         log.debug("composed", resources=len(out.resources), warnings=len(out.warnings))
         return rsp

@@ -14,7 +14,7 @@ model-independent key (NVML `GPU_INSTANCE_PROFILE_*` enum).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class MigProfile:
     name: str  # as nvidia-smi / mig-parted spell it, e.g. "3g.40gb"
     shape: MigClass
 
-    @property
+    @cached_property  # read per GPU of every node of a pool
     def resource_name(self) -> str:
         """Extended resource the device plugin advertises under the mixed strategy."""
         return "nvidia.com/mig-" + self.name.replace("+", ".")
@@ -80,12 +80,21 @@ class GPUModel:
     profiles: tuple[MigProfile, ...] = field(default=())
     inferred: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {p.name: p for p in self.profiles})
+
+    def __hash__(self) -> int:
+        # Models key dicts and caches once per node of a pool: the generated hash would hash
+        # every profile each time. Equal models have equal keys, so this agrees with ==.
+        return hash(self.key)
+
     @property
     def mig_capable(self) -> bool:
         return bool(self.profiles)
 
     def profile(self, name: str) -> MigProfile | None:
-        return next((p for p in self.profiles if p.name == name), None)
+        by_name: dict[str, MigProfile] = self._by_name  # type: ignore[attr-defined]
+        return by_name.get(name)
 
     def profile_of_shape(self, key: str) -> MigProfile | None:
         return next((p for p in self.profiles if p.shape.key == key), None)

@@ -1,19 +1,44 @@
 """Kubernetes quantities and Go-style durations as pydantic field types.
 
-Quantities are parsed by the Kubernetes Python client (`kubernetes.utils.parse_quantity`),
+Quantities are parsed by the Kubernetes Python client's parser (`kubernetes.utils.quantity`),
 so `8Gi`, `500M` and `1.5` mean exactly what they mean to the API server.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, cast
 
-from kubernetes.utils import parse_quantity
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 from functions.common.names import shorten
+
+
+def _kubernetes_parse_quantity() -> Callable[[object], Decimal]:
+    """`parse_quantity` of the installed Kubernetes client, loaded from its one file.
+
+    `import kubernetes.utils` runs the package's __init__, which imports the whole API client
+    (~60 MiB RSS, half a second or more): most of a served function's memory. The parser's
+    module needs only the standard library (tests/unit/test_quantity.py holds this copy to the
+    client's own import), so it is executed alone; the package is located, never imported.
+    """
+    package = importlib.util.find_spec("kubernetes")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("the kubernetes client package is not installed")
+    path = Path(next(iter(package.submodule_search_locations))) / "utils" / "quantity.py"
+    spec = importlib.util.spec_from_file_location("_kubernetes_quantity", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the Kubernetes client's quantity parser from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return cast(Callable[[object], Decimal], module.parse_quantity)
+
+
+parse_quantity = _kubernetes_parse_quantity()
 
 # The API server's own quantity grammar (resource.Quantity), used as the schema pattern.
 QUANTITY_PATTERN = (

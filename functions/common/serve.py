@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -129,8 +129,12 @@ class Servicer(grpcv1.FunctionRunnerServiceServicer):
         deadline = loop.time() + budget
         if self.slots is None:
             self.slots = asyncio.Semaphore(self.workers)
+        slots = self.slots
         try:
-            await asyncio.wait_for(self.slots.acquire(), budget)
+            if slots.locked():
+                await asyncio.wait_for(slots.acquire(), budget)
+            else:
+                await slots.acquire()  # a free slot: taken at once, no task and no timer
         except TimeoutError:
             self.log.warning("no free worker", workers=self.workers, **identity(req))
             return fatal(
@@ -138,12 +142,34 @@ class Servicer(grpcv1.FunctionRunnerServiceServicer):
                 f"internal error: all {self.workers} compose workers stayed busy for "
                 f"{budget:.1f} s; Crossplane will call again",
             )
-        running = loop.run_in_executor(self.pool, self.compose, req)
-        # The slot is freed when the thread finishes, not when this call gives up on it.
-        running.add_done_callback(lambda _: self.slots.release() if self.slots else None)
+        # One future the loop awaits, resolved by the worker's answer or the deadline, whichever
+        # comes first: asyncio.wait_for(shield(...)) cost as much CPU as the hop itself.
+        answer: asyncio.Future[fnv1.RunFunctionResponse | None] = loop.create_future()
+
+        def settle(rsp: fnv1.RunFunctionResponse | None) -> None:
+            if not answer.done():
+                answer.set_result(rsp)
+
+        def done(rsp: fnv1.RunFunctionResponse) -> None:
+            # The slot is freed when the thread finishes, not when this call gives up on it.
+            slots.release()
+            settle(rsp)
+
+        def finished(work: Future[fnv1.RunFunctionResponse]) -> None:  # on the worker thread
+            if work.cancelled() or work.exception() is not None:  # compose answers every Exception
+                rsp = fatal(req, "internal error: the compose worker stopped")
+            else:
+                rsp = work.result()
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                loop.call_soon_threadsafe(done, rsp)
+
+        self.pool.submit(self.compose, req).add_done_callback(finished)
+        timer = loop.call_later(max(0.0, deadline - loop.time()), settle, None)
         try:
-            rsp = await asyncio.wait_for(asyncio.shield(running), deadline - loop.time())
-        except TimeoutError:
+            rsp = await answer
+        finally:
+            timer.cancel()
+        if rsp is None:
             self.log.warning("compose is over its deadline", seconds=budget, **identity(req))
             return fatal(
                 req,
@@ -218,6 +244,12 @@ async def _serve(
     options: Sequence[tuple[str, Any]],
     grace: float,
 ) -> None:
+    # Handlers before the port opens: a SIGTERM sent as soon as the port answers is ours to handle.
+    # Adding the port already listens (connections queue until start), so they come first.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
     server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers(servicer.handlers())
     reflection.enable_server_reflection(runtime.SERVICE_NAMES, server)
@@ -226,11 +258,6 @@ async def _serve(
         server.add_insecure_port(address)
     else:
         server.add_secure_port(address, creds)
-    # Handlers before the port opens: a SIGTERM sent as soon as the port answers is ours to handle.
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     await server.start()
     log = logging.get_logger()
     log.info("serving", address=address, workers=servicer.workers, tls=not insecure)

@@ -45,6 +45,21 @@ def node_devices(
     return out
 
 
+def devices_by_node(
+    spec: GPUPoolSpec, nodes: Iterable[Node], plans: Mapping[GPUModel, ModelPlan]
+) -> dict[str, Counter[str]]:
+    """node_devices of each node, computed once per GPU model and GPU count: a pool's nodes
+    are a few kinds of server, however many there are."""
+    kinds: dict[tuple[str | None, int | None], Counter[str]] = {}
+    out = {}
+    for node in nodes:
+        kind = (node.model.key if node.model else None, node.gpus)
+        if kind not in kinds:
+            kinds[kind] = node_devices(spec, node, plans)
+        out[node.name] = kinds[kind]
+    return out
+
+
 def shared_resources(spec: GPUPoolSpec, devices: Iterable[str]) -> set[str]:
     """Resource names the device plugin replicates (time-slicing or MPS)."""
     mode, over = spec.sharing.mode, spec.oversubscription.enabled
@@ -77,8 +92,8 @@ def capacity(
 ) -> dict[str, dict[str, int]]:
     """status.capacity: per advertised resource name, `shares` per replicated device."""
     physical: Counter[str] = Counter()
-    for node in nodes:
-        physical.update(node_devices(spec, node, plans))
+    for devices in devices_by_node(spec, nodes, plans).values():
+        physical.update(devices)
     shared = shared_resources(spec, physical)
     out: dict[str, dict[str, int]] = {}
     for base, count in sorted(physical.items()):
@@ -100,8 +115,9 @@ def per_node_resources(
     known, what one node must expose)."""
     plans = mig_plan.models if mig_plan else {}
     if wired:
-        biggest = max(wired, key=lambda x: (sum(node_devices(spec, x, plans).values()), x.name))
-        devices = node_devices(spec, biggest, plans)
+        found = devices_by_node(spec, wired, plans)
+        biggest = max(found, key=lambda name: (found[name].total(), name))
+        devices = found[biggest]
     elif mig_plan:
         first = next(iter(plans.values()))
         devices = Counter(

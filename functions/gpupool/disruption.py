@@ -81,56 +81,113 @@ def node_change(
     return changed, flips, _resources(plan.model, (old[i] for i in changed))
 
 
+Change = dict[str, Any]
+"""One pending change: config, gpus, migModeFlips, services (status.migChanges, less nodes)."""
+
+
+def _change(
+    pool: str,
+    node: Node,
+    plan: ModelPlan,
+    configs: Mapping[str, list[Layout | None]],
+    services: list[InferenceServicePeer],
+) -> Change | None:
+    found = node_change(node, plan, configs)
+    if found is None or not found[0]:
+        return None
+    gpus, flips, exposed = found
+    return {
+        "config": plan.config_name,
+        "gpus": gpus,
+        "migModeFlips": flips,
+        "services": _users(pool, services, exposed),
+    }
+
+
+def _ints(value: Any) -> list[int] | None:
+    # Struct numbers arrive as doubles (2.0): whole numbers only, written back as ints.
+    if not isinstance(value, list) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and x == int(x) for x in value
+    ):
+        return None
+    return [int(x) for x in value]
+
+
+def pending_changes(last: Mapping[str, Any]) -> dict[str, Change]:
+    """Node -> the change the previous status listed for it (entries of another shape skipped:
+    the change is then reported again only where the node's label still differs)."""
+    out: dict[str, Change] = {}
+    entries = last.get("migChanges")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        nodes, config, services = entry.get("nodes"), entry.get("config"), entry.get("services")
+        gpus, flips = _ints(entry.get("gpus")), _ints(entry.get("migModeFlips"))
+        if (
+            not isinstance(nodes, list)
+            or not isinstance(config, str)
+            or gpus is None
+            or flips is None
+            or not isinstance(services, list)
+            or not all(isinstance(x, str) for x in services)
+        ):
+            continue
+        change = {"config": config, "gpus": gpus, "migModeFlips": flips, "services": services}
+        out.update((n, change) for n in nodes if isinstance(n, str))
+    return out
+
+
 def report(
     pool: str,
     plans: Mapping[GPUModel, ModelPlan],
     nodes: Iterable[Node],
     last: Mapping[str, Any],
     services: Iterable[InferenceServicePeer],
-) -> tuple[dict[str, dict[str, Any]], resource.Condition]:
+) -> tuple[dict[str, list[dict[str, Any]]], resource.Condition]:
     """{"migChanges": ...} for status (nothing when no change is pending: Crossplane's status
-    apply turned an emptied map into null, which the XRD's object schema rejected in the e2e
+    apply turned an emptied field into null, which the XRD's schema rejected in the e2e
     cluster) and the ReplicasUndisturbed condition; `last` is the pool's previous status (the
-    layouts of its previous configs, and changes still pending)."""
+    layouts of its previous configs, and changes still pending).
+
+    Nodes whose change is the same share one entry: a pool of 1,000 nodes of two models
+    changing alike lists two changes, not 1,000 (status is converted and sent on every
+    reconcile, and read back on the next)."""
     configs = previous_configs(last)
-    pending = last.get("migChanges")
-    pending = pending if isinstance(pending, dict) else {}
+    pending: dict[str, Change] | None = None
     services = list(services)
-    out: dict[str, dict[str, Any]] = {}
-    # Nodes of one model, label and GPU count change alike: one computation each (1,000 nodes).
-    seen: dict[tuple[str, str | None, int | None], dict[str, Any] | None] = {}
+    # Nodes of one model, label and GPU count change alike: one computation each.
+    seen: dict[tuple[str, str | None, int | None], Change | None] = {}
+    groups: dict[tuple[Any, ...], tuple[Change, list[str]]] = {}
+    idents: dict[int, tuple[Any, ...]] = {}  # id of a change -> its content, once per change
     for node in nodes:
         plan = plans.get(node.model) if node.model else None
         if plan is None:
             continue
-        key = (plan.config_name, node.labels.get(MIG_CONFIG_LABEL), node.gpus)
-        if key not in seen:
-            found = node_change(node, plan, configs)
-            seen[key] = None
-            if found is not None:
-                gpus, flips, exposed = found
-                seen[key] = {
-                    "config": plan.config_name,
-                    "gpus": gpus,
-                    "migModeFlips": flips,
-                    "services": _users(pool, services, exposed),
-                }
-        if key[1] != plan.config_name:
+        label = node.labels.get(MIG_CONFIG_LABEL)
+        if label != plan.config_name:
+            key = (plan.config_name, label, node.gpus)
+            if key not in seen:
+                seen[key] = _change(pool, node, plan, configs, services)
             change = seen[key]
-            if change is not None and change["gpus"]:
-                out[node.name] = change
-            continue
-        before = pending.get(node.name)
-        if (
-            node.mig_state != "success"
-            and isinstance(before, dict)
-            and before.get("config") == plan.config_name
-        ):
-            out[node.name] = before
-    out = dict(sorted(out.items()))
-    hit = {n: c for n, c in out.items() if c.get("services")}
+        elif node.mig_state != "success":
+            # Relabelled, mig-manager still at work: the change listed when it was relabelled.
+            pending = pending_changes(last) if pending is None else pending
+            change = pending.get(node.name)
+            if change is not None and change["config"] != plan.config_name:
+                change = None
+        else:
+            change = None
+        if change is not None:
+            # Keyed by content: a pending change read back joins the same change made now.
+            ident = idents.get(id(change))
+            if ident is None:
+                ident = idents[id(change)] = _ident(change)
+            groups.setdefault(ident, (change, []))[1].append(node.name)
+    out = sorted(({"nodes": sorted(n), **c} for c, n in groups.values()), key=_first_node)
+    changed = [n for entry in out for n in entry["nodes"]]
+    hit = [n for entry in out if entry["services"] for n in entry["nodes"]]
     if hit:
-        users = sorted({s for c in hit.values() for s in c["services"]})
+        users = sorted({s for entry in out for s in entry["services"]})
         condition = resource.Condition(
             CONDITION,
             "False",
@@ -144,9 +201,18 @@ def report(
             CONDITION,
             "True",
             "NoReplicasAffected" if out else "NoPendingChange",
-            f"the pending MIG change reconfigures GPUs on {listed(out)}, which no bound "
+            f"the pending MIG change reconfigures GPUs on {listed(changed)}, which no bound "
             "InferenceService uses"
             if out
             else "no node has a pending MIG change",
         )
     return ({"migChanges": out} if out else {}), condition
+
+
+def _ident(change: Change) -> tuple[Any, ...]:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in change.values())
+
+
+def _first_node(entry: dict[str, Any]) -> str:
+    first: str = entry["nodes"][0]
+    return first

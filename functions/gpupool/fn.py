@@ -7,6 +7,10 @@ renders the GPU Operator's device-plugin and mig-parted configs and the node lab
 them (wiring.py), and reports capacity and the nodes' `nvidia.com/mig.config.state`
 (capacity.py); it also runs the node metrics agent on the nodes it owns (metricsagent.py).
 
+Of the request it reads only what it needs of each Node (reads.py), and a pool too large for
+one response is a fatal result naming its ceiling (PoolFunction.oversized; docs/gpupool.md
+"Scale").
+
 Config names end in a digest of their content, so a changed layout or sharing config changes
 the node labels, which is what mig-manager and the device plugin's config-manager act on.
 """
@@ -16,17 +20,34 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from crossplane.function import response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
 from functions.common import peers
 from functions.common.api.gpupool import GPUPoolSpec
-from functions.common.composer import Composed, ComposeError, CompositionFunction, Request
+from functions.common.composer import (
+    Composed,
+    ComposeError,
+    CompositionFunction,
+    Request,
+)
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
+from functions.common.messages import bounded
 from functions.common.meta import Owner
 from functions.common.names import label_value
 from functions.common.peers import Requirement
-from functions.gpupool import capacity, deviceplugin, disruption, dra, metricsagent, wiring
+from functions.gpupool import (
+    budget,
+    capacity,
+    deviceplugin,
+    disruption,
+    dra,
+    metricsagent,
+    reads,
+    wiring,
+)
 from functions.gpupool.nodes import (
     COUNT_LABEL,
-    MAX_POOL_NODES,
     MIG_CONFIG_LABEL,
     PLUGIN_CONFIG_LABEL,
     PRODUCT_LABEL,
@@ -67,7 +88,7 @@ def node_objects(
         labels = {PLUGIN_CONFIG_LABEL: plugin_key, metricsagent.POOL_LABEL: owner.child()}
         if node.name in node_config:
             labels[MIG_CONFIG_LABEL] = node_config[node.name]
-        out[f"node-{node.name}"] = wiring.node_labels(owner, node, labels)
+        out[f"{reads.NODE_OBJECT_PREFIX}{node.name}"] = wiring.node_labels(owner, node, labels)
     return out
 
 
@@ -83,16 +104,9 @@ def unlabelled(nodes: list[Node], wired: list[Node]) -> list[str]:
 
 
 def pool_nodes(req: Request[GPUPoolSpec]) -> tuple[list[Node], list[str]]:
-    """The Nodes Crossplane sent for the pool's selector, within the pool ceiling."""
-    matched, unreadable = parse_nodes(req.required.get(NODES, []))
-    if len(matched) > MAX_POOL_NODES:
-        raise ComposeError(
-            f"spec.nodeSelector: matches {len(matched)} Nodes; a GPUPool configures at most "
-            f"{MAX_POOL_NODES} (each is a composed Object, and the response must stay under "
-            "Crossplane's 4 MiB gRPC message limit): split the pool into GPUPools with "
-            "narrower nodeSelectors"
-        )
-    return matched, unreadable
+    """The Nodes Crossplane sent for the pool's selector. How many a pool can configure is
+    bounded by the bytes of its response, not by a count (PoolFunction.oversized)."""
+    return parse_nodes(req.required.get(NODES, []))
 
 
 def compose_dra(req: Request[GPUPoolSpec]) -> Composed:
@@ -185,5 +199,30 @@ circuit breaker drops its watch events, so this requeue is what keeps its status
 (docs/performance.md)."""
 
 
+class PoolFunction(CompositionFunction[GPUPoolSpec]):
+    """The GPUPool function: reads only what it needs of the Nodes (reads.py), and refuses a
+    pool whose response would not fit Crossplane's gRPC limit in some state (budget.py)."""
+
+    def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        trimmed = reads.trimmed(req, NODES, POOLS)
+        rsp = super().run(trimmed)
+        if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+            return rsp
+        size = rsp.ByteSize()
+        if budget.fits(rsp, size):
+            return rsp
+        message = self.oversized(rsp, size)
+        self.log.info("pool over its node ceiling", bytes=size)
+        refused: fnv1.RunFunctionResponse = response.to(trimmed, ttl=self.ttl)
+        response.fatal(refused, bounded(message))
+        return refused
+
+    def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
+        found = budget.measure(rsp, size)
+        return budget.message(found) if found.nodes else super().oversized(rsp, size)
+
+
 def runner() -> CompositionFunction[GPUPoolSpec]:
-    return CompositionFunction(GPU_POOL, compose, ttl=TTL)
+    # reads.trimmed drops what the pool never reads of a Node in protobuf; of what is left only
+    # metadata (name, labels) is converted to dicts.
+    return PoolFunction(GPU_POOL, compose, reads={NODES: ("metadata",)}, ttl=TTL)

@@ -92,11 +92,18 @@ def place_on_gpu(model: GPUModel, profiles: list[MigProfile]) -> list[Placed] | 
 
 
 def fits(model: GPUModel, layout: dict[str, int]) -> bool:
-    """Whether one GPU of `model` accepts `layout` (profile name -> count)."""
-    profiles = [model.profile(n) for n, c in layout.items() for _ in range(c)]
-    if any(p is None for p in profiles):
-        return False
-    return place_on_gpu(model, profiles) is not None  # type: ignore[arg-type]
+    """Whether one GPU of `model` accepts `layout` (profile name -> count).
+
+    A lookup in `configurations`, which holds every layout the checker accepts (the leftover
+    fill and re-planning ask this per GPU on every reconcile)."""
+    index = _index(model)
+    vec = [0] * len(index)
+    for name, count in layout.items():
+        i = index.get(name)
+        if i is None or count < 0:
+            return False
+        vec[i] += count
+    return not any(vec) or tuple(vec) in _accepted(model)
 
 
 # --- count vectors -------------------------------------------------------------------------
@@ -146,6 +153,16 @@ def configurations(model: GPUModel) -> tuple[Vector, ...]:
     weight = _weights(model)
     found.sort(key=lambda v: (-sum(w * c for w, c in zip(weight, v, strict=True)), v))
     return tuple(found)
+
+
+@cache
+def _index(model: GPUModel) -> dict[str, int]:
+    return {p.name: i for i, p in enumerate(_order(model))}
+
+
+@cache
+def _accepted(model: GPUModel) -> frozenset[Vector]:
+    return frozenset(configurations(model))
 
 
 @cache

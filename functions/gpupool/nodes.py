@@ -49,10 +49,6 @@ class Node:
 MAX_GPUS_PER_NODE = 64
 """The most GPUs a node may report (nvidia.com/gpu.count); the largest servers have 8 or 16.
 A larger value is a mislabelled node: planning for it would size layouts by the label."""
-MAX_POOL_NODES = 2000
-"""The most Nodes one GPUPool configures. Each is one composed Object (about 1 KiB in the
-response), and Crossplane receives a function's response over gRPC with a 4 MiB limit; a pool
-of more nodes is split into pools with narrower nodeSelectors."""
 MIG_STATES = frozenset({"pending", "rebooting", "success", "failed"})
 """Values mig-manager writes to nvidia.com/mig.config.state; any other reads as unknown."""
 

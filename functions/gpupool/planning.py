@@ -197,22 +197,25 @@ def model_plans(
         return [plan_model(spec, name, m, (), status) for m in models]
     by_model: dict[GPUModel, list[Node]] = {}
     for node in nodes:
-        if node.model is None or node.gpus is None:
-            continue
-        if not node.model.mig_capable:
+        if node.model is not None and node.gpus is not None:
+            by_model.setdefault(node.model, []).append(node)
+    # Checked per model, in the order models first appear: the node named is the first one
+    # (in node order) that cannot be planned.
+    for model, group in by_model.items():
+        node = group[0]
+        if not model.mig_capable:
             raise ComposeError(
-                f"spec.sharing.mode: node {node.name} has {node.product} ({node.model.key}), "
+                f"spec.sharing.mode: node {node.name} has {node.product} ({model.key}), "
                 "which does not support MIG; narrow spec.nodeSelector to MIG-capable nodes "
                 f"or use mode exclusive, mps or timeslice"
             )
-        missing = sorted(n for n in counts if node.model.profile(n) is None)
+        missing = sorted(n for n in counts if model.profile(n) is None)
         if missing:
-            offered = ", ".join(p.name for p in node.model.profiles)
+            offered = ", ".join(p.name for p in model.profiles)
             raise ComposeError(
                 f"spec.sharing.profiles: {', '.join(missing)} does not exist on node "
-                f"{node.name}'s {node.model.key} (profiles there: {offered})"
+                f"{node.name}'s {model.key} (profiles there: {offered})"
             )
-        by_model.setdefault(node.model, []).append(node)
     return [
         plan_model(spec, name, model, tuple(group), status)
         for model, group in sorted(by_model.items(), key=lambda kv: kv[0].key)

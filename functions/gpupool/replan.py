@@ -129,14 +129,16 @@ def replan(
             filled[key] = tuple(leftover.complete(x) for x in fresh_plan(rest))
         return filled[key]
 
+    # What a subset leaves of the request, by subset: `combinations` yields subsets in
+    # lexicographic order, so each extends a prefix already computed (one share per subset).
+    rests: dict[tuple[int, ...], Layout | None] = {(): dict(counts)}
+
     def shares(subset: tuple[int, ...]) -> Layout | None:
-        rest = dict(counts)
-        for i in subset:
-            share = _share(prev[i] or {}, rest, leftover.extras)
-            if share is None:
-                return None
-            rest = _minus(rest, share)
-        return rest
+        if subset not in rests:
+            head = shares(subset[:-1])
+            share = None if head is None else _share(prev[subset[-1]] or {}, head, leftover.extras)
+            rests[subset] = None if head is None or share is None else _minus(head, share)
+        return rests[subset]
 
     Result = tuple[tuple[int, int, int], tuple[Layout, ...], int]
 

@@ -37,8 +37,13 @@ PROVIDER_KUBERNETES = "kubernetes.crossplane.io/v1alpha2"
 PROVIDER_CONFIG = "default"
 
 
+# libyaml's emitter where the yaml package has it: the same text (tests/unit/test_deviceplugin.py),
+# about 4x faster on a pool's per-GPU mig-parted entries, rendered on every reconcile.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def to_yaml(obj: dict[str, Any]) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, width=1000)
+    return yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, width=1000)
 
 
 def provider_object(
@@ -61,6 +66,26 @@ def provider_object(
         "apiVersion": PROVIDER_KUBERNETES,
         "kind": "Object",
         "metadata": owner.metadata(name, component),
+        "spec": spec,
+    }
+
+
+def node_object(
+    name: str, manifest: dict[str, Any], readiness: dict[str, str] | None
+) -> dict[str, Any]:
+    """A per-node Object, as small as it can be: a pool renders one per Node and the response
+    carries them all within Crossplane's 4 MiB (a 5,000-node pool's first render, every node
+    with a pending MIG change, is then about 3.8 MB). No labels: Crossplane labels it with
+    `crossplane.io/composite` (the pool), and the recommended labels would be a third of its
+    bytes. No providerConfigRef: the Object CRD defaults it to `default`, PROVIDER_CONFIG."""
+    spec: dict[str, Any] = {"managementPolicies": ["Observe", "Update"]}
+    spec["forProvider"] = {"manifest": manifest}
+    if readiness:
+        spec["readiness"] = readiness
+    return {
+        "apiVersion": PROVIDER_KUBERNETES,
+        "kind": "Object",
+        "metadata": {"name": name},
         "spec": spec,
     }
 
@@ -148,10 +173,4 @@ def node_labels(owner: Owner, node: Node, labels: dict[str, str]) -> dict[str, A
             f"object.metadata.labels['{MIG_STATE_LABEL}'] == 'success'",
         }
     # Observe + Update only: never create a Node, never delete one.
-    return provider_object(
-        owner,
-        node_object_name(owner.name, node.name),
-        manifest,
-        ["Observe", "Update"],
-        readiness,
-    )
+    return node_object(node_object_name(owner.name, node.name), manifest, readiness)

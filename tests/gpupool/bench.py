@@ -20,25 +20,29 @@ variables with per-memory-slice capacity, compute, `+me` and per-shape limits (P
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import importlib.util
+import io
 import itertools
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import ceil
+from pathlib import Path
 from typing import Any
 
-from crossplane.function import logging, resource
-from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function import logging
 
 from functions.common.gpus import CATALOG, GPUModel, MigProfile
 from functions.gpupool import mig, replan
-from functions.gpupool.fn import runner
 
 MIG_MODELS = tuple(m for m in CATALOG if m.mig_capable)
 Counts = dict[str, int]
@@ -383,91 +387,111 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
-def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
-    """Whole-function time for a pool of `nodes` Nodes, and raw planner time per node."""
-    rng = random.Random(seed)
-    selector = {"pool": "big"}
-    # A100-80GB and H100-80GB share profile names, so one pool can span both models.
-    products = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
-    all_nodes = [node(f"gpu-{i:04d}", rng.choice(products), 8, selector) for i in range(nodes)]
-    pool: dict[str, Any] = {
-        "apiVersion": "inference.ai/v1alpha1",
-        "kind": "GPUPool",
-        "metadata": {"name": "big"},
-        "spec": {
-            "nodeSelector": selector,
-            "sharing": {
-                "mode": "mig",
-                "profiles": [
-                    {"name": "3g.40gb", "count": 5},
-                    {"name": "2g.20gb", "count": 4},
-                    {"name": "1g.10gb", "count": 9},
-                ],
-                "leftover": "fill",
-            },
-            "oversubscription": {"enabled": True, "ratio": "2"},
-        },
-    }
-    req = fnv1.RunFunctionRequest(
-        observed=fnv1.State(composite=fnv1.Resource(resource=resource.dict_to_struct(pool))),
-        required_resources={
-            "nodes": fnv1.Resources(
-                items=[fnv1.Resource(resource=resource.dict_to_struct(n)) for n in all_nodes]
-            )
-        },
+BASELINE = "a8d8082"
+"""The commit before stable re-planning (cd8399c): the planning time the issue holds us to."""
+ROOT = Path(__file__).resolve().parents[2]
+POOLTIME = Path(__file__).with_name("pooltime.py")
+STATE_NAMES = {
+    "first": "first plan (new pool, nodes unlabelled)",
+    "unchanged": "unchanged request (the usual reconcile)",
+    "changed": "right after a change",
+}
+
+
+def _pooltime(root: Path, nodes: int, repeat: int, seed: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(POOLTIME),
+            str(root),
+            f"--nodes={nodes}",
+            f"--repeat={repeat}",
+            f"--seed={seed}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    function = runner()
-    fn_times = timed(lambda: function.run(req), repeat)
-    rsp = function.run(req)
-    assert not [r for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL], rsp.results
-    objects = len(rsp.desired.resources)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
-    # A changed request planned from the pool's previous plan (its status) vs from scratch, on
-    # nodes that run the previous plan (labelled, success), as before a real change.
-    status = resource.struct_to_dict(rsp.desired.composite.resource)["status"]
-    configs = {m: p["configName"] for m, p in status["migPlans"].items()}
-    model_of = {"NVIDIA-A100-SXM4-80GB": "a100-80gb", "NVIDIA-H100-80GB-HBM3": "h100-80gb"}
-    settled = copy.deepcopy(all_nodes)
-    for n in settled:
-        labels = n["metadata"]["labels"]
-        labels["nvidia.com/mig.config"] = configs[model_of[labels["nvidia.com/gpu.product"]]]
-        labels["nvidia.com/mig.config.state"] = "success"
-    changed: dict[str, Any] = copy.deepcopy(pool)
-    changed["spec"]["sharing"]["profiles"] = [
-        {"name": "3g.40gb", "count": 5},
-        {"name": "2g.20gb", "count": 2},
-        {"name": "1g.10gb", "count": 12},
+
+def baseline_tree(rev: str, into: Path) -> Path | None:
+    """`functions/` of commit `rev` under `into` (git archive), or None without git or rev."""
+    try:
+        tar = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "functions"],
+            check=True,
+            capture_output=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+def pool_timing(nodes: int, rounds: int, repeat: int, seed: int, baseline: str) -> list[str]:
+    """CPU time per RunFunction for a pool of `nodes` Nodes in three states (pooltime.py), this
+    tree against `baseline`'s in processes alternating round by round."""
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = baseline_tree(baseline, Path(tmp)) if baseline else None
+        trees = {"this tree": ROOT, **({"baseline": base} if base else {})}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        for r in range(rounds):
+            # ABBA order, so a drift in load weighs on both alike.
+            for name in sorted(trees, reverse=bool(r % 2)):
+                runs[name].append(_pooltime(trees[name], nodes, repeat, seed))
+
+    def ms(name: str, state: str) -> tuple[float, float, float]:
+        """Median of all runs, lowest and highest per-round median, in ms."""
+        per_round = [statistics.median(x["times"][state]) for x in runs[name]]
+        every = [t for x in runs[name] for t in x["times"][state]]
+        return (1000 * statistics.median(every), 1000 * min(per_round), 1000 * max(per_round))
+
+    report = runs["this tree"][-1]
+    out = [
+        f"### {nodes}-node pool",
+        "",
+        f"CPU time (`time.process_time`) of one `RunFunction` with {nodes} Nodes as required "
+        "resources (8 GPUs each, A100-80GB and H100-80GB, MIG 5x3g + 4x2g + 9x1g per node, "
+        f"leftover `fill`, time-slicing ratio 2): {rounds} rounds, each one process per tree "
+        f"(alternating), {repeat} runs per state after 2 warm-up runs; median of all runs and "
+        f"the range of the per-round medians. Load average {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after.",
+        "",
     ]
+    if "baseline" in runs:
+        out += [
+            f"| state | baseline `{baseline}` (ms) | this tree (ms) | this tree / baseline |",
+            "|---|---|---|---|",
+        ]
+        for state, title in STATE_NAMES.items():
+            b, t = ms("baseline", state), ms("this tree", state)
+            out.append(
+                f"| {title} | {b[0]:.0f} ({b[1]:.0f}-{b[2]:.0f}) | {t[0]:.0f} "
+                f"({t[1]:.0f}-{t[2]:.0f}) | {t[0] / b[0]:.2f} |"
+            )
+    else:
+        out += [f"(baseline {baseline!r} not available: git archive failed)", ""]
+        out += ["| state | this tree (ms) |", "|---|---|"]
+        for state, title in STATE_NAMES.items():
+            t = ms("this tree", state)
+            out.append(f"| {title} | {t[0]:.0f} ({t[1]:.0f}-{t[2]:.0f}) |")
+    out += [
+        "",
+        "The change reconfigures GPUs per node: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report["changedGPUs"].items()))
+        + f"; status.migChanges lists it in {report['migChanges']} entries for {nodes} nodes.",
+        "",
+    ]
+    return out
 
-    def request(composite: dict[str, Any]) -> fnv1.RunFunctionRequest:
-        return fnv1.RunFunctionRequest(
-            observed=fnv1.State(
-                composite=fnv1.Resource(resource=resource.dict_to_struct(composite))
-            ),
-            required_resources={
-                "nodes": fnv1.Resources(
-                    items=[fnv1.Resource(resource=resource.dict_to_struct(n)) for n in settled]
-                )
-            },
-        )
 
-    steady = function.run(request({**pool, "status": status}))
-    status = resource.struct_to_dict(steady.desired.composite.resource)["status"]
-    assert status["migChanges"] == {}, "the settled pool has no pending change"
-
-    stable_req = request({**changed, "status": status})
-    scratch_req = request(changed)
-    stable_times: list[float] = []
-    scratch_times: list[float] = []
-    for _ in range(repeat):
-        stable_times += timed(lambda: function.run(stable_req), 1)
-        scratch_times += timed(lambda: function.run(scratch_req), 1)
-    plans = resource.struct_to_dict(function.run(stable_req).desired.composite.resource)
-    changed_gpus = {
-        k: len(v.get("changedGPUs", [])) for k, v in plans["status"]["migPlans"].items()
-    }
-
-    # Raw planner: a different random request for every node (no reuse across nodes).
+def planner_alone(nodes: int, seed: int) -> list[str]:
+    """Raw planner time: a different random request for every node (no reuse across nodes)."""
+    rng = random.Random(seed)
     requests = [random_request(rng, 40, 14) for _ in range(nodes)]
     plan_times = []
     unproven = 0
@@ -487,19 +511,6 @@ def pool_timing(nodes: int, repeat: int, seed: int) -> list[str]:
     plan_total = sum(plan_times)
     plan_times.sort()
     return [
-        f"### {nodes}-node pool",
-        "",
-        f"- whole function (`RunFunction` with {nodes} Nodes as required resources, 8 GPUs each, "
-        f"A100-80GB and H100-80GB, leftover `fill`, MIG time-slicing; {objects} desired "
-        f"resources): median {statistics.median(fn_times) * 1000:.0f} ms, "
-        f"max {max(fn_times) * 1000:.0f} ms over {repeat} runs",
-        f"- the same pool after a change (3g.40gb x5, 2g.20gb x4 -> x2, 1g.10gb x9 -> x12), "
-        f"on nodes running the previous plan, planned from it (status): median "
-        f"{statistics.median(stable_times) * 1000:.0f} ms (max {max(stable_times) * 1000:.0f}); "
-        f"from scratch, alternating with it: median "
-        f"{statistics.median(scratch_times) * 1000:.0f} ms (max "
-        f"{max(scratch_times) * 1000:.0f}); GPUs reconfigured per node by the stable plan: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(changed_gpus.items())),
         f"- planner alone, a different random request (up to 40 instances) per node: "
         f"{plan_total * 1000:.0f} ms for {nodes} nodes "
         f"(p50 {plan_times[len(plan_times) // 2] * 1e6:.0f} us, "
@@ -523,11 +534,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-mip", action="store_true", help="exhaustive search only")
     ap.add_argument("--sequences", type=int, default=200, help="random pool-change sequences")
     ap.add_argument("--steps", type=int, default=5, help="changes per sequence")
+    ap.add_argument("--rounds", type=int, default=3, help="pool timing: processes per tree")
+    ap.add_argument("--repeat", type=int, default=7, help="pool timing: runs per state")
+    ap.add_argument("--baseline", default=BASELINE, help="commit timed side by side ('' for none)")
+    ap.add_argument("--only-pool", action="store_true", help="the pool timing alone")
     args = ap.parse_args(argv)
     use_mip = have_pulp() and not args.no_mip
     logging.configure(level=logging.Level.DISABLED)
     lines = ["## Results", ""]
     start = time.perf_counter()
+    if args.only_pool:
+        lines += pool_timing(args.nodes, args.rounds, args.repeat, args.seed, args.baseline)
+        print("\n".join(lines))
+        return 0
     small = compare(args.instances, args.max_instances, args.seed, use_mip=False)
     lines += summarize(
         f"Small instances (<= {args.max_instances} MIG instances), optimum by exhaustive search",
@@ -552,7 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += summarize_changes(
         reconfiguration(args.sequences, args.steps, args.seed), args.sequences, args.steps
     )
-    lines += pool_timing(args.nodes, 5, args.seed)
+    lines += pool_timing(args.nodes, args.rounds, args.repeat, args.seed, args.baseline)
+    lines += planner_alone(args.nodes, args.seed)
     lines.append(f"Total benchmark time {time.perf_counter() - start:.0f} s, seed {args.seed}.")
     print("\n".join(lines))
     return 0

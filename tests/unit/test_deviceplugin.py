@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from functions.common.api.gpupool import GPUPoolSpec
 from functions.common.gpus import CATALOG
@@ -18,6 +19,7 @@ from functions.gpupool.deviceplugin import (
     mig_parted_config,
     replicas,
 )
+from functions.gpupool.wiring import to_yaml
 
 SHARED = {"renameByDefault": True, "failRequestsGreaterThanOne": True}
 
@@ -189,3 +191,26 @@ def test_layouts_read_back_what_was_written() -> None:
     layout = [{"3g.40gb": 2}, {}, {"1g.10gb": 4, "2g.20gb": 1}]
     config = mig_parted_config({"c": (a100, layout)})["mig-configs"]["c"]
     assert layouts_of(config) == layout
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        mig_parted_config({"p-a100": (CATALOG[1], [{"1g.10gb": 7}, {"3g.40gb": 2}, {}])}),
+        mig_parted_config(
+            {
+                "p-a30": (
+                    next(m for m in CATALOG if m.key == "a30-24gb"),
+                    [{"1g.6gb+me": 1, "2g.12gb": 1}, {}],
+                )
+            }
+        ),
+        device_plugin_config(pool("mig", "3", **MIG_PROFILES), ["nvidia.com/mig-3g.40gb"], 3),
+        device_plugin_config(pool("mps", "4"), [], 4),
+    ],
+)
+def test_configs_are_the_same_text_with_libyaml_or_the_pure_python_emitter(
+    document: dict[str, Any],
+) -> None:
+    # to_yaml uses libyaml where the yaml package has it; the text must not depend on that.
+    assert to_yaml(document) == yaml.safe_dump(document, sort_keys=False, width=1000)

@@ -578,10 +578,16 @@ def test_changed_pool_keeps_the_entries_of_gpus_whose_layout_stays_byte_identica
     assert [i for i in range(8) if old[i] != new[i]] == plan["changedGPUs"] == [2]
     assert plan["gpusUsed"] == plan["optimalGPUs"] == 3
     # Balanced spares keep MIG on: no GPU's mode flips, so mig-parted touches GPU 2 only.
-    assert res.status["migChanges"] == {
-        n: {"config": plan["configName"], "gpus": [2], "migModeFlips": [], "services": []}
-        for n in ("gpu-a100-2", "gpu-a100-3")
-    }
+    # Both nodes change alike: one entry names them.
+    assert res.status["migChanges"] == [
+        {
+            "nodes": ["gpu-a100-2", "gpu-a100-3"],
+            "config": plan["configName"],
+            "gpus": [2],
+            "migModeFlips": [],
+            "services": [],
+        }
+    ]
 
 
 def test_unchanged_pool_plans_the_same_config_and_reports_no_pending_change() -> None:
@@ -597,7 +603,7 @@ def test_unchanged_pool_plans_the_same_config_and_reports_no_pending_change() ->
     assert again.status["migPlans"]["a100-80gb"]["configName"] == name
     assert again.status["migPartedConfigs"] == first.status["migPartedConfigs"]
     # Relabelled, mig-manager still applying: the change stays listed until success.
-    assert set(again.status["migChanges"]) == {"gpu-a100-2", "gpu-a100-3"}
+    assert again.status["migChanges"] == first.status["migChanges"]
     for n in nodes:
         n["metadata"]["labels"]["nvidia.com/mig.config.state"] = "success"
     done = run(
@@ -606,6 +612,58 @@ def test_unchanged_pool_plans_the_same_config_and_reports_no_pending_change() ->
     assert "migChanges" not in done.status
     status, reason, _ = conditions(done)["ReplicasUndisturbed"]
     assert (status, reason) == ("STATUS_CONDITION_TRUE", "NoPendingChange")
+
+
+def test_nodes_whose_pending_changes_differ_are_listed_in_separate_entries() -> None:
+    first = run(GROWN, required={"nodes": GROWN_NODES})
+    name = first.status["migPlans"]["a100-80gb"]["configName"]
+    nodes = copy.deepcopy(GROWN_NODES)
+    # gpu-a100-2 relabelled and still applying; gpu-a100-3 back on all-disabled (MIG off).
+    nodes[0]["metadata"]["labels"].update(
+        {"nvidia.com/mig.config": name, "nvidia.com/mig.config.state": "pending"}
+    )
+    nodes[1]["metadata"]["labels"]["nvidia.com/mig.config"] = "all-disabled"
+    again = run(
+        {**GROWN, "status": first.status}, required={"nodes": nodes}, capabilities=CONDITIONS
+    )
+    every = list(range(8))
+    assert again.status["migChanges"] == [
+        {"nodes": ["gpu-a100-2"], "config": name, "gpus": [2], "migModeFlips": [], "services": []},
+        # Balanced spares: every GPU of the plan has MIG on, so every GPU's mode flips.
+        {
+            "nodes": ["gpu-a100-3"],
+            "config": name,
+            "gpus": every,
+            "migModeFlips": every,
+            "services": [],
+        },
+    ]
+
+
+def test_a_pending_change_of_another_shape_in_status_is_not_carried_over() -> None:
+    first = run(GROWN, required={"nodes": GROWN_NODES})
+    name = first.status["migPlans"]["a100-80gb"]["configName"]
+    nodes = copy.deepcopy(GROWN_NODES)
+    for n in nodes:
+        n["metadata"]["labels"].update(
+            {"nvidia.com/mig.config": name, "nvidia.com/mig.config.state": "pending"}
+        )
+    odd = [
+        {"gpu-a100-2": {"config": name, "gpus": [2]}},
+        {
+            "nodes": ["gpu-a100-2"],
+            "config": name,
+            "gpus": [2.5],
+            "migModeFlips": [],
+            "services": [],
+        },
+        {"nodes": "gpu-a100-3", "config": name, "gpus": [2], "migModeFlips": [], "services": []},
+    ]
+    for entries in ({"gpu-a100-2": odd[0]["gpu-a100-2"]}, odd):
+        status = {**first.status, "migChanges": entries}
+        res = run({**GROWN, "status": status}, required={"nodes": nodes})
+        assert "migChanges" not in res.status
+        assert not res.fatal
 
 
 def test_a_mode_flip_disrupts_the_whole_node_and_names_the_services_using_it() -> None:
@@ -631,7 +689,8 @@ def test_a_mode_flip_disrupts_the_whole_node_and_names_the_services_using_it() -
         required={"nodes": nodes, "inferenceservices": services},
         capabilities=CONDITIONS,
     )
-    change = res.status["migChanges"]["gpu-a100-2"]
+    [change] = res.status["migChanges"]
+    assert change["nodes"] == ["gpu-a100-2", "gpu-a100-3"]
     assert change["migModeFlips"] == [2]
     assert change["gpus"] == list(range(8))
     assert change["services"] == ["team-a/chat"]

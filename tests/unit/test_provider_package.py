@@ -158,7 +158,9 @@ def test_rbac_grants_what_every_pool_object_does(golden: Path) -> None:
     objects = [d for d in docs(golden) if d["kind"] == "Object"]
     assert objects
     for obj in objects:
-        assert obj["spec"]["providerConfigRef"] == {"name": wiring.PROVIDER_CONFIG}
+        # Per-node Objects leave it to the Object CRD's default, {"name": "default"}.
+        config = obj["spec"].get("providerConfigRef", {"name": "default"})
+        assert config == {"name": wiring.PROVIDER_CONFIG}
         manifest = obj["spec"]["forProvider"]["manifest"]
         kind = manifest["kind"]
         assert kind in RESOURCES, f"{golden.name}: grant {kind} in rbac.yaml and list it here"

@@ -5,6 +5,7 @@ number or a layout sized by a label (issue 14's examples, one row each)."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,28 +77,82 @@ def test_a_mig_state_mig_manager_never_writes_counts_as_unknown() -> None:
     assert res.status["nodeStates"] == {"unknown": len(found)}
 
 
-def many_nodes(count: int) -> list[dict[str, Any]]:
-    labels = nodes("h100-exclusive-pool.yaml")[0]["metadata"]["labels"]
+def many_nodes(
+    count: int, name_length: int = 6, example_file: str = "h100-exclusive-pool.yaml", **extra: str
+) -> list[dict[str, Any]]:
+    """`count` Nodes with names of `name_length` characters (253 is the most the API allows),
+    labelled as the example's first Node plus `extra`."""
+    labels = {**nodes(example_file)[0]["metadata"]["labels"], **extra}
+
+    def name(i: int) -> str:
+        # DNS labels of 63 characters at most: every 64th character a dot.
+        full = (f"n{i:05d}" + "x" * name_length)[:name_length]
+        return "".join("." if j % 64 == 63 else c for j, c in enumerate(full))
+
     return [
-        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"n{i:05d}", "labels": labels}}
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name(i), "labels": labels}}
         for i in range(count)
     ]
 
 
-@pytest.mark.parametrize(("count", "fatal"), [(2000, False), (2001, True)])
-def test_a_pool_above_the_ceiling_is_fatal_naming_it_and_the_remedy(
-    count: int, fatal: bool
+MAX_RESPONSE = 4 * 2**20  # Crossplane's gRPC receive limit
+
+
+def settled(example_file: str) -> dict[str, str]:
+    """The labels a MIG pool's Nodes carry once it has configured them and mig-manager is done:
+    no change pending, the state in which a pool's response is smallest."""
+    first = run(example(example_file), required={"nodes": many_nodes(1, 8, example_file)})
+    (obj,) = [o for n, o in first.resources.items() if n.startswith("node-")]
+    labels = obj["spec"]["forProvider"]["manifest"]["metadata"]["labels"]
+    return {**labels, "nvidia.com/mig.config.state": "success"}
+
+
+@pytest.mark.parametrize(
+    ("example_file", "mig"),
+    [("h100-exclusive-pool.yaml", False), ("a100-pool.yaml", True)],
+)
+def test_a_pool_renders_up_to_its_measured_ceiling_and_one_node_more_is_fatal_naming_it(
+    example_file: str, mig: bool
 ) -> None:
-    res = run(example("h100-exclusive-pool.yaml"), required={"nodes": many_nodes(count)})
-    if fatal:
-        (message,) = res.fatal
-        assert message.startswith(f"spec.nodeSelector: matches {count} Nodes")
-        assert "at most 2000" in message
-        assert "split the pool" in message
-        assert res.resources == {}
-    else:
-        assert res.fatal == []
-        assert len(res.raw.SerializeToString()) < 4 * 2**20  # Crossplane's gRPC limit
+    # Names of the longest length the API allows: the most bytes per node Object. A MIG pool's
+    # Nodes are settled (nothing pending), yet its ceiling leaves room to list every node in a
+    # pending change: it must not render now and fail on the next change.
+    pool = example(example_file)
+    extra = settled(example_file) if mig else {}
+
+    def pool_of(count: int) -> Any:
+        return run(pool, required={"nodes": many_nodes(count, 253, example_file, **extra)})
+
+    over = pool_of(5000)
+    (message,) = over.fatal
+    assert message.startswith("spec.nodeSelector: the pool's 5000 Nodes take ")
+    assert ("and its name while a MIG change is pending" in message) is mig
+    assert "4 MiB" in message
+    assert "nvidia.com/gpu.product" in message
+    found = re.search(r"configures at most (\d+)\.", message)
+    assert found, message
+    ceiling = int(found[1])
+    assert 2000 < ceiling < 5000, message
+    assert over.resources == {}
+
+    at = pool_of(ceiling)
+    assert at.fatal == []
+    assert len(at.resources) > ceiling
+    assert len(at.raw.SerializeToString()) <= MAX_RESPONSE
+    assert "migChanges" not in at.status
+
+    beyond = pool_of(ceiling + 1)
+    (message,) = beyond.fatal
+    assert message.startswith(f"spec.nodeSelector: the pool's {ceiling + 1} Nodes take ")
+    assert f"configures at most {ceiling}. Split it into GPUPools" in message
+    assert len(beyond.raw.SerializeToString()) <= MAX_RESPONSE
+
+
+def test_five_thousand_nodes_of_typical_names_fit_one_pool() -> None:
+    # ip-10-0-8-179.ec2.internal: 26 characters, as cloud providers name nodes.
+    res = run(example("h100-exclusive-pool.yaml"), required={"nodes": many_nodes(5000, 26)})
+    assert res.fatal == []
+    assert len(res.raw.SerializeToString()) <= MAX_RESPONSE
 
 
 @pytest.mark.parametrize(

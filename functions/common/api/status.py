@@ -99,6 +99,9 @@ class MigPlanStatus(SpecModel):
 
 
 class MigNodeChange(SpecModel):
+    nodes: list[str]
+    """The nodes (sorted) this change is pending on: nodes whose change is the same share one
+    entry, and a node is in at most one."""
     config: str
     """mig-parted configuration the node is moving to."""
     gpus: list[int] = Field(default_factory=list)
@@ -153,8 +156,9 @@ class GPUPoolStatus(SpecModel):
     """Pool-wide capacity per advertised extended resource name."""
     metricsAgent: MetricsAgentStatus | None = None
     """The node metrics agent, when spec.metricsAgent.enabled."""
-    migChanges: dict[str, MigNodeChange] = Field(default_factory=dict)
-    """Per node: the MIG change pending there (until it reports success) and what it disrupts."""
+    migChanges: list[MigNodeChange] = Field(default_factory=list)
+    """The MIG changes pending on the pool's nodes (each until the node reports success) and what
+    they disrupt, one entry per distinct change with the nodes it is pending on."""
     warnings: list[str] = Field(default_factory=list)
     """Requested features the rendered configuration cannot honour, and why."""
 

@@ -1,0 +1,1 @@
+"""`make bench-functions`: the served functions against the Go reference (issue 15)."""
