@@ -159,14 +159,16 @@ def test_garbage_on_the_socket_and_in_the_message_leaves_the_server_answering(
     shared: Served,
 ) -> None:
     for garbage in (bytes(range(256)) * 64, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"):
-        with socket.create_connection(("127.0.0.1", shared.port), timeout=CALL_S) as s:
-            # The server hangs up: a GOAWAY at most, or a reset when our bytes are still unread,
-            # and it may hang up before we finish sending or half-close (ENOTCONN, EPIPE).
-            with hung_up():
-                s.sendall(garbage)
-                s.shutdown(socket.SHUT_WR)
-                while s.recv(65536):
-                    pass
+        # The server hangs up: a GOAWAY at most, or a reset when our bytes are still unread,
+        # and it may hang up before we finish sending or half-close (ENOTCONN, EPIPE).
+        with (
+            socket.create_connection(("127.0.0.1", shared.port), timeout=CALL_S) as s,
+            hung_up(),
+        ):
+            s.sendall(garbage)
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(65536):
+                pass
     for method in (METHOD, BETA_METHOD):
         call = shared.channel.unary_unary(method)
         with pytest.raises(grpc.RpcError) as err:
