@@ -232,22 +232,6 @@ def summarize(title: str, rows: Sequence[Row]) -> list[str]:
     return [*out, ""]
 
 
-def node(name: str, product: str, gpus: int, selector: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "labels": {
-                **selector,
-                "nvidia.com/gpu.product": product,
-                "nvidia.com/gpu.count": str(gpus),
-                "nvidia.com/mig.config.state": "success",
-            },
-        },
-    }
-
-
 Layout = dict[str, int]
 WHOLE = replan.Leftover({})
 

@@ -47,14 +47,16 @@ CHANGED = [
 STATES = ("first", "unchanged", "changed")
 
 
-def node(name: str, product: str, gpus: int) -> dict[str, Any]:
+def node(name: str, product: str, gpus: int, selector: dict[str, str]) -> dict[str, Any]:
+    """A Node as the pool reads it: GPU feature discovery's product and count, mig-manager's
+    state; nothing else (tests/serving/bench.py builds its large pools from it too)."""
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": name,
             "labels": {
-                **SELECTOR,
+                **selector,
                 "nvidia.com/gpu.product": product,
                 "nvidia.com/gpu.count": str(gpus),
                 "nvidia.com/mig.config.state": "success",
@@ -103,7 +105,7 @@ def measure(root: str, nodes: int, repeat: int, seed: int) -> dict[str, Any]:
         return out
 
     rng = random.Random(seed)
-    fresh = [node(f"gpu-{i:04d}", rng.choice(sorted(PRODUCTS)), 8) for i in range(nodes)]
+    fresh = [node(f"gpu-{i:04d}", rng.choice(sorted(PRODUCTS)), 8, SELECTOR) for i in range(nodes)]
     function = runner()
     first = request(pool(PROFILES), fresh)
     planned = status(function.run(first))

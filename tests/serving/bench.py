@@ -32,7 +32,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from functions.gpupool.fn import runner
 from tests import fnharness
-from tests.gpupool.bench import node
+from tests.gpupool.pooltime import node
 from tests.procs import ROOT, free_port
 
 SERVERS = ("sdk", "ours")
@@ -48,16 +48,18 @@ class OnTheLoop(grpcv1.FunctionRunnerServiceServicer):
         return self.function.run(req)
 
 
-def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
-    rng = random.Random(1)
-    selector = {"pool": "big"}
-    products = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
-    pool = {
+POOL_SELECTOR = {"pool": "big"}
+POOL_PRODUCTS = ("NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3")
+
+
+def big_pool() -> dict[str, Any]:
+    """The MIG GPUPool the serving benchmarks compose over many Nodes (POOL_SELECTOR's)."""
+    return {
         "apiVersion": "inference.ai/v1alpha1",
         "kind": "GPUPool",
         "metadata": {"name": "big"},
         "spec": {
-            "nodeSelector": selector,
+            "nodeSelector": POOL_SELECTOR,
             "sharing": {
                 "mode": "mig",
                 "profiles": [{"name": "3g.40gb", "count": 5}, {"name": "1g.10gb", "count": 9}],
@@ -65,8 +67,14 @@ def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
             },
         },
     }
-    items = [node(f"gpu-{i:05d}", rng.choice(products), 8, selector) for i in range(nodes)]
-    return fnharness.request(pool, required={"nodes": items})
+
+
+def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
+    rng = random.Random(1)
+    items = [
+        node(f"gpu-{i:05d}", rng.choice(POOL_PRODUCTS), 8, POOL_SELECTOR) for i in range(nodes)
+    ]
+    return fnharness.request(big_pool(), required={"nodes": items})
 
 
 def small_request() -> fnv1.RunFunctionRequest:

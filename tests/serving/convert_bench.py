@@ -47,6 +47,7 @@ from functions.common import structs
 from tests import fnharness
 from tests.gpupool import realnodes
 from tests.procs import ROOT, free_port
+from tests.serving.bench import POOL_PRODUCTS, POOL_SELECTOR, big_pool
 from tests.serving.capture import capture
 
 try:
@@ -57,31 +58,16 @@ except ImportError:  # not a dependency: the options table measures it when it i
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 CAPTURED = {"InferenceService": "llama-70b", "TokenCache": "shared-cache"}
 POOL_SIZES = (100, 1000)
-MAX_MESSAGE_MB = 64  # a pool of 1,000 realistic Nodes is a request of about 9 MiB
+MAX_MESSAGE_MB = 64  # a pool of 1,000 realistic Nodes is a request of about 32 MB
 
 
 # --- requests --------------------------------------------------------------------------------
 
 
 def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
-    """A MIG GPUPool over `nodes` realistic Nodes (the shape of tests/serving/bench.py's)."""
-    selector = {"pool": "big"}
-    products = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
-    pool = {
-        "apiVersion": "inference.ai/v1alpha1",
-        "kind": "GPUPool",
-        "metadata": {"name": "big"},
-        "spec": {
-            "nodeSelector": selector,
-            "sharing": {
-                "mode": "mig",
-                "profiles": [{"name": "3g.40gb", "count": 5}, {"name": "1g.10gb", "count": 9}],
-                "leftover": "fill",
-            },
-        },
-    }
-    items = realnodes.pool_nodes(nodes, selector, seed=1, products=tuple(products))
-    return fnharness.request(pool, required={"nodes": items})
+    """bench-serve's MIG GPUPool over `nodes` realistic Nodes."""
+    items = realnodes.pool_nodes(nodes, POOL_SELECTOR, seed=1, products=POOL_PRODUCTS)
+    return fnharness.request(big_pool(), required={"nodes": items})
 
 
 def requests(captured: Path) -> dict[str, tuple[str, bytes]]:
