@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_block(count: int) -> int:
+    """The first of `count` consecutive free local ports (9443 is provider-kubernetes')."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(20000, 60000)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + count):
+                    s = held.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
 
 
 def tools_dir() -> Path:

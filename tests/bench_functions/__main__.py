@@ -180,10 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f">> capturing requests ({', '.join(args.claims)}; {GO_REFERENCE}: {GO_CLAIM})")
         captured = capture(
             [CLAIMS / c for c in args.claims],
-            CLAIMS / GO_CLAIM,
-            go_server,
             Ports(args.port_base),
             work,
+            go=(CLAIMS / GO_CLAIM, go_server),
         )
         baseline = (
             (args.baseline, export(args.baseline, work / "baseline")) if args.baseline else None

@@ -143,12 +143,13 @@ class Ports:
         return self.base + 10
 
 
-def render_ours(claims: Sequence[Path], proxy_base: int, log: Path) -> None:
-    """`make render` of `claims` against the functions listening from `proxy_base`."""
+def render_ours(claims: Sequence[Path], proxy_base: int, log: Path, form: str = "claims") -> None:
+    """`make render` of `claims` (in XRD form `form`) against the functions listening from
+    `proxy_base`."""
     with log.open("ab") as out:
         done = subprocess.run(
             [sys.executable, "-m", "hack.render", "--reuse-running", "--no-validate", "-j", "1",
-             *map(str, claims)],
+             "--form", form, *map(str, claims)],
             cwd=REPO,
             env={**os.environ, "FN_PORT_BASE": str(proxy_base)},
             stdout=out,
@@ -202,22 +203,31 @@ def render_go_reference(claim: Path, port: int, workdir: Path) -> None:
 
 
 def capture(
-    claims: Sequence[Path], go_claim: Path, go_server: Server, ports: Ports, workdir: Path
+    claims: Sequence[Path],
+    ports: Ports,
+    workdir: Path,
+    *,
+    go: tuple[Path, Server] | None = None,
+    form: str = "claims",
 ) -> list[Captured]:
-    """Every function's requests for `claims` (ours) and `go_claim` (the Go reference)."""
+    """Every function's requests for `claims` (ours, in XRD form `form`) and, with `go`, for
+    its claim rendered by the Go reference server."""
     log = workdir / "capture.log"
     names = list(FUNCTIONS)
     proxy = ports.proxy_base()
     recorders = {port_of(n, proxy): Recorder(n, ports.upstream(i)) for i, n in enumerate(names)}
     go_proxy = proxy + len(names)
-    recorders[go_proxy] = Recorder(GO_REFERENCE, ports.upstream(len(names)))
+    if go is not None:
+        recorders[go_proxy] = Recorder(GO_REFERENCE, ports.upstream(len(names)))
     with contextlib.ExitStack() as stack:
         for i, name in enumerate(names):
             stack.enter_context(served(ours(name), ports.upstream(i), log))
-        stack.enter_context(served(go_server, ports.upstream(len(names)), log))
+        if go is not None:
+            stack.enter_context(served(go[1], ports.upstream(len(names)), log))
         stack.enter_context(recording(recorders))
-        render_ours(claims, proxy, log)
-        render_go_reference(go_claim, go_proxy, workdir)
+        render_ours(claims, proxy, log, form)
+        if go is not None:
+            render_go_reference(go[0], go_proxy, workdir)
     out: list[Captured] = []
     for recorder in recorders.values():
         out.extend(last_per_composite(recorder.function, recorder.requests))

@@ -4,7 +4,8 @@
 measured side by side in one run (compare within a table, not across runs or machines):
 
 1. `options`: ways to read a protobuf Struct into a dict and to write a dict into one, on the
-   requests `crossplane composition render` sends (captured by tests/serving/capture.py) and on
+   requests `crossplane composition render` sends (captured on the wire by
+   tests/bench_functions/capture.py) and on
    a GPUPool of realistic Nodes, CPU per request. Every option is first checked to give exactly
    what the SDK gives (equal dicts with the same types and key order; equal Struct bytes).
 2. `functions`: CPU per call of each function, in process (`run`) and served (the function's
@@ -44,11 +45,12 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format, struct_pb2
 
 from functions.common import structs
+from functions.common.kinds import KINDS
 from tests import fnharness
+from tests.bench_functions.capture import Ports, capture
 from tests.gpupool import realnodes
-from tests.procs import ROOT, free_port
+from tests.procs import ROOT, free_block, free_port
 from tests.serving.bench import POOL_PRODUCTS, POOL_SELECTOR, big_pool
-from tests.serving.capture import capture
 
 try:
     import orjson  # type: ignore[import-not-found, unused-ignore]
@@ -68,6 +70,25 @@ def pool_request(nodes: int) -> fnv1.RunFunctionRequest:
     """bench-serve's MIG GPUPool over `nodes` realistic Nodes."""
     items = realnodes.pool_nodes(nodes, POOL_SELECTOR, seed=1, products=POOL_PRODUCTS)
     return fnharness.request(big_pool(), required={"nodes": items})
+
+
+def capture_requests(out: Path) -> dict[str, int]:
+    """CAPTURED's requests as `crossplane composition render` sends them (v2 form), recorded on
+    the wire by bench-functions' proxy, written to `out/<Kind>/<composite>.binpb`; per kind, how
+    many."""
+    work = out / "capture"
+    work.mkdir(parents=True, exist_ok=True)
+    examples = [ROOT / "examples" / "claims" / f"{name}.yaml" for name in CAPTURED.values()]
+    # Ports: the functions from the base, their recording proxies from base + 10.
+    got = capture(examples, Ports(free_block(10 + len(KINDS))), work, form="v2")
+    kind_of = {k.function: k.kind for k in KINDS}
+    counts: dict[str, int] = {}
+    for c in got:
+        kind = kind_of[c.function]
+        (out / kind).mkdir(exist_ok=True)
+        (out / kind / f"{c.composite}.binpb").write_bytes(c.request)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def requests(captured: Path) -> dict[str, tuple[str, bytes]]:
@@ -489,7 +510,7 @@ def main() -> None:
         captured = args.requests
         if captured is None:
             captured = Path(tmp) / "requests"
-            print(f"captured {capture(captured, 'v2')}", flush=True)
+            print(f"captured {capture_requests(captured)}", flush=True)
         reqs = requests(captured)
         print(f"load before: {os.getloadavg()}", flush=True)
         if "options" in args.tables:
