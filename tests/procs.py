@@ -14,10 +14,11 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,35 @@ def free_block(count: int) -> int:
             except OSError:
                 continue
         return base
+
+
+# RSS after each import, in a fresh interpreter: the first reading is the bare interpreter's.
+IMPORT_RSS = """
+import importlib, json, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+steps = [("interpreter", rss())]
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+    steps.append((name, rss()))
+print(json.dumps(steps))
+"""
+
+
+def import_rss(modules: Sequence[str], env: Mapping[str, str]) -> list[tuple[str, int]]:
+    """VmRSS (KiB) of a fresh interpreter (`interpreter`) and after importing each of `modules`
+    in order, run from the repository root with `env` over this process's environment."""
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_RSS, *modules],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [(str(name), int(kib)) for name, kib in json.loads(out.stdout.splitlines()[-1])]
 
 
 def tools_dir() -> Path:

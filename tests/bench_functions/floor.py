@@ -7,12 +7,9 @@ RSS after the warm-up, beside it, adds what serving holds (threads, gRPC buffers
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Sequence
 
-from hack.render.env import REPO
+from tests.procs import import_rss
 
 # (component, modules imported for it): each step's increment is charged to the component.
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -37,35 +34,15 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("our serving and compose glue", ("functions.common.serve", "functions.common.composer")),
 )
 
-PROBE = """
-import importlib, json, sys
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-out = [("Python interpreter", rss())]
-for name, modules in json.loads(sys.argv[1]):
-    for m in modules:
-        importlib.import_module(m)
-    out.append((name, rss()))
-importlib.import_module(sys.argv[2])
-out.append(("the function's own modules", rss()))
-print(json.dumps(out))
-"""
-
 
 def steps(entry: str, env: dict[str, str]) -> list[tuple[str, float]]:
     """(component, MiB it adds) for the function whose entry module is `entry`."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(STEPS), entry],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    readings = json.loads(done.stdout.splitlines()[-1])
-    return increments([(str(n), int(k)) for n, k in readings])
+    groups = [*STEPS, ("the function's own modules", (entry,))]
+    # Each component's reading is the one after its last module (modules are distinct).
+    after = dict(import_rss([m for _, modules in groups for m in modules], env))
+    readings = [("Python interpreter", after["interpreter"])]
+    readings += [(name, after[modules[-1]]) for name, modules in groups]
+    return increments(readings)
 
 
 def increments(readings: Sequence[tuple[str, int]]) -> list[tuple[str, float]]:

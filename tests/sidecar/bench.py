@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +46,7 @@ from pathlib import Path
 import redis
 
 from sidecar.localdir import directory_usage
+from tests.procs import import_rss
 from tests.sidecar import procs
 from tests.sidecar.kubelet import FakeKubelet
 
@@ -63,20 +62,6 @@ start_http_server(int(sys.argv[1]), addr="127.0.0.1")
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 stop.wait()
-"""
-
-# RSS after each import, in a fresh interpreter (same environment as the measured processes).
-IMPORT_COST = """
-import importlib, json, sys
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-steps = [("interpreter", rss())]
-for name in sys.argv[1:]:
-    importlib.import_module(name)
-    steps.append((name, rss()))
-print(json.dumps(steps))
 """
 
 # What each configuration imports beyond the interpreter, in import order (the lazily imported
@@ -303,17 +288,6 @@ def python_env(bytecode: str, tmp: Path, prime: Callable[[dict[str, str]], None]
     return env
 
 
-def import_cost(modules: list[str], env: dict[str, str]) -> list[tuple[str, int]]:
-    out = subprocess.run(
-        [sys.executable, "-c", IMPORT_COST, *modules],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return [(name, kib) for name, kib in json.loads(out.stdout)]
-
-
 def span(values: list[float], fmt: str = ".1f") -> str:
     lo, hi = min(values), max(values)
     return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
@@ -449,7 +423,7 @@ def main() -> None:
                 def prime(env: dict[str, str]) -> None:
                     measure(configs, setup, env, scrapes=1, warmup=args.warmup)
                     for mode in configs:
-                        import_cost(MODULES[mode], env)
+                        import_rss(MODULES[mode], env)
 
                 env = python_env(args.bytecode, tmp, prime)
                 load_before = os.getloadavg()
@@ -458,7 +432,7 @@ def main() -> None:
                     for _ in range(args.repeat)
                 ]
                 load_after = os.getloadavg()
-                imports = {mode: import_cost(MODULES[mode], env) for mode in configs}
+                imports = {mode: import_rss(MODULES[mode], env) for mode in configs}
             finally:
                 kubelet.stop()
     print(
