@@ -183,6 +183,11 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
     ) -> fnv1.RunFunctionResponse:
         return self.run(req)
 
+    def fits(self, rsp: fnv1.RunFunctionResponse, size: int) -> bool:
+        """Whether `rsp`, composed in `size` bytes, fits what Crossplane receives; a function
+        whose response grows in other states of the same input checks those too."""
+        return size <= MAX_RESPONSE_BYTES
+
     def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
         """The fatal message for `rsp`, composed but `size` bytes, over MAX_RESPONSE_BYTES; a
         function whose response grows with its input names its own ceiling."""
@@ -258,7 +263,7 @@ class CompositionFunction(grpcv1.FunctionRunnerServiceServicer, Generic[S]):
         if request.has_capability(req, fnv1.CAPABILITY_CONDITIONS):
             response.set_conditions(rsp, honoured(out.warnings), *out.conditions)
         size = rsp.ByteSize()
-        if size > MAX_RESPONSE_BYTES:
+        if not self.fits(rsp, size):
             log.info("composed a response over the gRPC limit", bytes=size)
             message = self.oversized(rsp, size)
             rsp = response.to(req, ttl=self.ttl)

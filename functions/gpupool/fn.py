@@ -20,7 +20,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from functions.common import peers
@@ -32,7 +31,6 @@ from functions.common.composer import (
     Request,
 )
 from functions.common.kinds import GPU_POOL, INFERENCE_SERVICE
-from functions.common.messages import bounded
 from functions.common.meta import Owner
 from functions.common.names import label_value
 from functions.common.peers import Requirement
@@ -204,18 +202,10 @@ class PoolFunction(CompositionFunction[GPUPoolSpec]):
     pool whose response would not fit Crossplane's gRPC limit in some state (budget.py)."""
 
     def run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        trimmed = reads.trimmed(req, NODES, POOLS)
-        rsp = super().run(trimmed)
-        if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
-            return rsp
-        size = rsp.ByteSize()
-        if budget.fits(rsp, size):
-            return rsp
-        message = self.oversized(rsp, size)
-        self.log.info("pool over its node ceiling", bytes=size)
-        refused: fnv1.RunFunctionResponse = response.to(trimmed, ttl=self.ttl)
-        response.fatal(refused, bounded(message))
-        return refused
+        return super().run(reads.trimmed(req, NODES, POOLS))
+
+    def fits(self, rsp: fnv1.RunFunctionResponse, size: int) -> bool:
+        return budget.fits(rsp, size)
 
     def oversized(self, rsp: fnv1.RunFunctionResponse, size: int) -> str:
         found = budget.measure(rsp, size)
